@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from poser_interp.errors import PoserInputError
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from poser_interp.data.records import Record
 
 app = typer.Typer(name="poser-interp", no_args_is_help=True, rich_markup_mode="rich",
                   help="Catch alignment-faking language models from their internals.")
@@ -37,6 +43,100 @@ def clean_errors(fn: F) -> F:
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@clean_errors
+def baseline(
+    data: Path = typer.Option(..., "--data", help="Poser data folder with model_pairs.json."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the result as JSON to this file."),
+) -> None:
+    """Confidence baseline from stored [bold]probs[/]: the less confident model of a pair is the faker."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from poser_interp.data.confidence import confidence_baseline
+    from poser_interp.io import write_json_atomic
+
+    result = confidence_baseline(data)
+    pct = int(round(result.level * 100))
+    table = Table(title="Confidence baseline (less confident = faker; tie = 0.5)")
+    for column in ("benchmark file", "pairs", "correct", "accuracy"):
+        table.add_column(column, justify="left" if column == "benchmark file" else "right")
+    for name, file in result.per_file.items():
+        table.add_row(escape(name), str(file.n_pairs), f"{file.correct:g}", f"{file.accuracy:.3f}")
+    table.add_section()
+    table.add_row("[bold]all[/]", str(result.n_pairs), f"{result.correct:g}", f"[bold]{result.accuracy:.3f}[/]")
+    console.print(table)
+    console.print(f"accuracy {result.accuracy:.3f} ({result.correct:g}/{result.n_pairs}), {pct}% CI "
+                  f"[{result.ci_low:.3f}, {result.ci_high:.3f}], n_pairs={result.n_pairs}", highlight=False)
+    if out is not None:
+        try:
+            write_json_atomic(out, result.to_json())
+        except OSError as err:
+            raise PoserInputError(f"{out}: cannot write ({err.strerror or err})") from None
+        console.print(f"wrote {escape(str(out))}", highlight=False)
+
+
+def _record_panel(record: Record, index: int, total: int) -> RenderableType:
+    """One record as a rich panel; text goes in as `Text` so brackets in prompts are not markup."""
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    from poser_interp.data.records import Scenario
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row("answer", Text(record.response, style="bold"))
+    if isinstance(record, Scenario):
+        grid.add_row("oversight", Text("poor" if record.oversight_is_poor else "good"))
+        if record.catch_level is not None:
+            grid.add_row("catch_level", Text(str(record.catch_level)))
+        if record.benign_response is not None:
+            grid.add_row("benign", Text(record.benign_response))
+        if record.complexity_level is not None:
+            grid.add_row("complexity", Text(str(record.complexity_level)))
+        if record.probs:
+            probs = list(record.probs.values())
+            grid.add_row("probs", Text(f"{len(probs)} models, min {min(probs):.4f}, max {max(probs):.4f}"))
+    if record.dataset is not None:
+        grid.add_row("dataset", Text(record.dataset))
+    grid.add_row("prompt", Text(record.prompt))
+    kind = "scenario" if isinstance(record, Scenario) else "error record"
+    return Panel(grid, title=f"record {index} of {total} ({kind})", title_align="left")
+
+
+@data_app.command("show")
+@clean_errors
+def data_show(
+    file: Path = typer.Argument(..., help="A JSON list of Poser records: benchmark, split, policy definitions."),
+    n: int = typer.Option(3, "--n", help="How many records to show, from the start."),
+    index: int | None = typer.Option(None, "--index", help="Show only the record at this index."),
+) -> None:
+    """Render a few records of a Poser-format file readably."""
+    from collections import Counter
+
+    from rich.markup import escape
+
+    from poser_interp.data.records import load_records
+
+    records = load_records(file)
+    if index is not None:
+        if not 0 <= index < len(records):
+            raise PoserInputError(f"{file}: --index {index} is out of range ({len(records)} records)")
+        chosen = [index]
+    else:
+        if n < 1:
+            raise PoserInputError(f"--n must be at least 1, got {n}")
+        chosen = list(range(min(n, len(records))))
+    counts = Counter(r.response for r in records)
+    summary = ", ".join(f"{k}: {counts[k]}" for k in ("A", "B", "error") if counts[k])
+    console.print(f"[bold]{escape(str(file))}[/]: {len(records)} records ({summary or 'empty'})", highlight=False,
+                  soft_wrap=True)
+    for i in chosen:
+        console.print(_record_panel(records[i], i, len(records)))
 
 
 if __name__ == "__main__":

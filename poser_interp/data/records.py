@@ -202,6 +202,8 @@ def load_json(path: Any) -> Any:
         raise PoserInputError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
     except UnicodeDecodeError:
         raise PoserInputError(f"{path}: not UTF-8 text") from None
+    except OSError as err:  # a directory, no permission, ...: still one line, not a traceback
+        raise PoserInputError(f"{path}: cannot read ({err.strerror or err})") from None
 
 
 def load_records(path: Any) -> list[Record]:
