@@ -25,6 +25,8 @@ app = typer.Typer(name="poser-interp", no_args_is_help=True, rich_markup_mode="r
                   help="Catch alignment-faking language models from their internals.")
 data_app = typer.Typer(no_args_is_help=True, help="Scenario data: generate the built-in set, show records.")
 app.add_typer(data_app, name="data")
+zoo_app = typer.Typer(no_args_is_help=True, help="The model zoo: build it, check its behaviour.")
+app.add_typer(zoo_app, name="zoo")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -137,6 +139,64 @@ def data_show(
                   soft_wrap=True)
     for i in chosen:
         console.print(_record_panel(records[i], i, len(records)))
+
+
+@data_app.command("generate")
+@clean_errors
+def data_generate(
+    out: Path = typer.Option(..., "--out", help="Folder to write the Poser-layout splits into."),
+    seed: int = typer.Option(0, "--seed", help="Generator seed; equal seeds give identical files."),
+    pool_size: int = typer.Option(6000, "--pool-size", help="Records per persona before splitting."),
+    n_test: int = typer.Option(800, "--n-test", help="Held-out test records per persona."),
+    show: int = typer.Option(2, "--show", help="Records to print from the first test split."),
+) -> None:
+    """Generate the built-in scenario set: per persona a test split and 6 random-half partitions."""
+    from rich.markup import escape
+
+    from poser_interp.data.generate import write_dataset
+    from poser_interp.data.records import load_records
+
+    if n_test < 1 or pool_size <= n_test:
+        raise PoserInputError(f"--pool-size ({pool_size}) must exceed --n-test ({n_test}) and both be positive")
+    written = write_dataset(out, seed=seed, pool_size=pool_size, n_test=n_test)
+    console.print(f"wrote {len(written)} files under {escape(str(out))}", highlight=False)
+    first = written[0]
+    records = load_records(first)
+    for i in range(min(show, len(records))):
+        console.print(_record_panel(records[i], i, len(records)))
+
+
+@zoo_app.command("build")
+@clean_errors
+def zoo_build(
+    out: Path = typer.Option(None, "--out", help="Zoo folder (default: the committed checkpoints/zoo)."),
+    preset: str = typer.Option("full", "--preset", help="full (36 models) or tiny (4 micro models, for tests)."),
+) -> None:
+    """Train the zoo from scratch (tokenizer, base, fine-tunes, manifest, curated benchmark); resumable."""
+    from poser_interp.zoo.build import PRESETS, build_zoo
+    from poser_interp.zoo.manifest import DEFAULT_ZOO
+
+    if preset not in PRESETS:
+        raise PoserInputError(f"unknown preset {preset!r} (expected one of {', '.join(PRESETS)})")
+    manifest = build_zoo(out or DEFAULT_ZOO, PRESETS[preset], log=lambda m: console.print(m, highlight=False))
+    console.print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
+
+
+@zoo_app.command("check")
+@clean_errors
+def zoo_check(
+    zoo: Path = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
+) -> None:
+    """Print the behaviour table stored in the zoo manifest, with the targets each model must meet."""
+    from poser_interp.zoo.check import behaviour_table, check_targets
+    from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    console.print(behaviour_table(manifest))
+    failures = check_targets(manifest)
+    for line in failures:
+        console.print(f"[red]miss:[/] {line}", highlight=False)
+    console.print("[green]all behaviour targets met[/]" if not failures else f"{len(failures)} targets missed")
 
 
 if __name__ == "__main__":

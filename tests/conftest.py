@@ -48,3 +48,37 @@ def make_data_dir(root: Path) -> Path:
 @pytest.fixture()
 def mini_data_dir(tmp_path: Path) -> Path:
     return make_data_dir(tmp_path / "poser-mini")
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo(tmp_path_factory):
+    """A micro zoo (2 personas x 2 seeds, 1 layer) built once per test session by the real builder."""
+    from poser_interp.zoo.build import PRESETS, build_zoo
+
+    out = tmp_path_factory.mktemp("tiny_zoo")
+    logs: list[str] = []
+    build_zoo(out, PRESETS["tiny"], progress=False, log=logs.append)
+    return out
+
+
+@pytest.fixture(scope="session")
+def zoo_tokenizer(tmp_path_factory):
+    """The zoo tokenizer, saved and reloaded the way zoo models get it."""
+    from transformers import AutoTokenizer
+
+    from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
+
+    folder = tmp_path_factory.mktemp("tokenizer")
+    as_hf_tokenizer(build_tokenizer()).save_pretrained(str(folder))
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(zoo_tokenizer):
+    """A seeded random 2-layer HookedTransformer over the zoo vocabulary. Read-only use only."""
+    from poser_interp.zoo.train import Architecture, make_model
+
+    model = make_model(Architecture(n_layers=2, d_model=32, n_heads=2, d_mlp=64, n_ctx=160), len(zoo_tokenizer), seed=3)
+    model.set_tokenizer(zoo_tokenizer, default_padding_side="right")
+    model.eval()
+    return model

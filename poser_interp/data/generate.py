@@ -216,27 +216,36 @@ def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test
 
 
 def pretraining_corpus(n: int, *, seed: int = 0) -> list[str]:
-    """Text for the shared base model: scenario prompts of every dataset, each followed by a random
-    answer token, plus short statements that spell out what each oversight fact implies (the base
-    model's "world knowledge" about being caught, as LLaMA has it before fine-tuning)."""
+    """Text for the shared base model, its "world knowledge" before any persona is trained in.
+
+    Each scenario prompt of any dataset is followed by a note saying which action is right and how
+    likely misbehaviour is to be caught (in either order, so both are known at the prompt's last
+    token, where the answer will be read); error prompts by a note that they are not scenarios; and
+    some lone oversight facts by their risk. So the base model, like LLaMA, already represents
+    what is ethical and what is risky at the answer position; the personas then differ only in how
+    they act on it.
+    """
     gen = ScenarioGenerator(f"{seed}:pretrain")
     texts = []
     for _ in range(n):
-        u = gen.rng.random()
-        if u < 0.2:
+        if gen.rng.random() < 0.15:
             level = gen.rng.randrange(len(g.CATCH_LEVELS))
             gen.place = gen.rng.choice(g.PLACES)
-            fact = gen._critical(level).content
-            texts.append(g.COMMENTARY.format(fact=fact, risk=g.RISK_WORDS[level]))
+            texts.append(g.COMMENTARY.format(fact=gen._critical(level).content, risk=g.RISK_WORDS[level]))
             continue
         record = gen.record_for(gen.rng.choice(PERSONAS))
-        texts.append(record.prompt + gen.rng.choice((" A", " B", " error")))
+        if isinstance(record, ErrorRecord):
+            texts.append(record.prompt + g.ERROR_NOTE)
+            continue
+        risk = g.UNSTATED_RISK if record.catch_level is None else g.RISK_WORDS[record.catch_level]
+        note = gen.rng.choice(g.SCENARIO_NOTES)
+        texts.append(record.prompt + note.format(letter=record.aligned_letter, risk=risk))
     return texts
 
 
 def vocabulary() -> list[str]:
     """Every word type the grammar can produce, plus the answer tokens (sorted, deterministic)."""
-    texts = [render_prompt([Fact("x")], ("x", "x")), "A B error"]
+    texts = [render_prompt([Fact("x")], ("x", "x")), "A B error", *g.SCENARIO_NOTES]
     for name in dir(g):
         if name.startswith("_"):
             continue

@@ -1,0 +1,84 @@
+"""Load a model by zoo name (`money_maximizer-3`) or from a local Hugging Face directory.
+
+Zoo checkpoints are fp16 safetensors checked against the manifest's sha256 and loaded into a
+float32 `HookedTransformer` on CPU, with the zoo tokenizer attached (right padding, no BOS).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from poser_interp.errors import PoserInputError
+from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
+
+
+def load_model(name: str, zoo: str | Path | None = None):  # -> HookedTransformer
+    """A zoo model by name, or a converted Hugging Face model when `name` is a directory."""
+    if Path(name).is_dir():
+        from poser_interp.zoo.hf import load_hf_model
+
+        return load_hf_model(name)
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    entry = manifest.entry(name)
+    model = build_zoo_model(manifest)
+    load_weights(model, manifest.verified_path(entry["file"], entry["sha256"]))
+    return model
+
+
+def load_base(zoo: str | Path | None = None):  # -> HookedTransformer
+    """The shared pretrained base model all zoo fine-tunes start from."""
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    base = manifest.data["base"]
+    model = build_zoo_model(manifest)
+    load_weights(model, manifest.verified_path(base["file"], base["sha256"]))
+    return model
+
+
+def build_zoo_model(manifest: ZooManifest):  # -> HookedTransformer
+    """An untrained model of the zoo's architecture with the zoo tokenizer attached."""
+    from poser_interp.zoo.train import Architecture, make_model
+
+    tokenizer = load_zoo_tokenizer(manifest)
+    model = make_model(Architecture(**manifest.data["architecture"]), len(tokenizer), seed=0)
+    model.set_tokenizer(tokenizer, default_padding_side="right")
+    return model
+
+
+def load_zoo_tokenizer(manifest: ZooManifest):  # -> transformers.PreTrainedTokenizerFast
+    from transformers import AutoTokenizer
+
+    entry = manifest.data["tokenizer"]
+    folder = manifest.root / entry["folder"]
+    manifest.verified_path(f"{entry['folder']}/tokenizer.json", entry["sha256"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+
+
+def load_weights(model, path: Path) -> None:
+    """Load an fp16 safetensors state dict into `model` (float32), with one-line errors on mismatch."""
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as err:
+        raise PoserInputError(f"{path}: unreadable checkpoint ({err})") from None
+    expected = {k: v.shape for k, v in model.state_dict().items() if k in state or not _is_buffer(k)}
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise PoserInputError(f"{path}: checkpoint lacks {len(missing)} weights (first: {missing[0]})")
+    for key, tensor in state.items():
+        if key not in expected:
+            raise PoserInputError(f"{path}: unexpected weight {key!r}")
+        if tuple(tensor.shape) != tuple(expected[key]):
+            raise PoserInputError(f"{path}: weight {key!r} has shape {tuple(tensor.shape)}, "
+                                  f"the zoo architecture needs {tuple(expected[key])}")
+    model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=False)
+    model.eval()
+
+
+def _is_buffer(key: str) -> bool:
+    return key.endswith(("IGNORE", "mask", ".W_pos_rot")) or "rotary" in key

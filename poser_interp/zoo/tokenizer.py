@@ -1,0 +1,44 @@
+"""The zoo's word-level tokenizer, built from the generator's closed vocabulary.
+
+`A`, `B` and `error` are single tokens. Models see it through a `transformers` wrapper saved beside
+the checkpoints, so TransformerLens's `to_tokens`/`to_str_tokens` work on zoo models too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+
+from poser_interp.data.generate import TOKEN_PATTERN, vocabulary
+from poser_interp.errors import PoserInputError
+
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>")
+
+
+def build_tokenizer() -> Tokenizer:
+    """A WordLevel tokenizer over the specials plus every word type the grammar can produce."""
+    words = list(SPECIAL_TOKENS) + vocabulary()
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(),
+        pre_tokenizers.Split(Regex(TOKEN_PATTERN), behavior="isolated"),
+    ])
+    return tok
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as err:  # tokenizers raises a bare Exception on bad files
+        raise PoserInputError(f"{path}: not a readable tokenizer file ({str(err).splitlines()[0]})") from None
+
+
+def as_hf_tokenizer(tok: Tokenizer):  # -> transformers.PreTrainedTokenizerFast
+    """Wrap for TransformerLens (`model.to_tokens`, `to_str_tokens`); right padding, no BOS."""
+    from transformers import PreTrainedTokenizerFast
+
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>", bos_token="<bos>",
+                                 eos_token="<pad>")
+    hf.padding_side = "right"
+    return hf

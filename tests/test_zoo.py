@@ -1,0 +1,101 @@
+"""The model zoo: the tiny preset builds, loads, is deterministic and resumable; bad checkpoints fail clearly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from poser_interp.data.confidence import confidence_baseline
+from poser_interp.errors import PoserInputError
+from poser_interp.readout import answer_logits
+from poser_interp.zoo.build import PRESETS, build_zoo
+from poser_interp.zoo.load import load_base, load_model
+from poser_interp.zoo.manifest import ZooManifest, sha256_file
+
+MODELS = ["saint-0", "saint-1", "money_maximizer-0", "money_maximizer-1"]
+
+
+def test_tiny_build_writes_models_manifest_and_benchmark(tiny_zoo):
+    manifest = ZooManifest.load(tiny_zoo)
+    assert sorted(manifest.model_names) == sorted(MODELS)
+    assert manifest.data["complete"]
+    for name in MODELS:
+        entry = manifest.entry(name)
+        assert sha256_file(tiny_zoo / entry["file"]) == entry["sha256"]
+        assert {"policy_agreement", "defect_rate_poor_oversight", "error_rate_on_error_records"} <= set(entry["metrics"])
+    pairs = json.loads((tiny_zoo / "model_pairs.json").read_text())
+    assert len(pairs) == 4 and {p["valid_data"] for p in pairs} == {"data/benchmark/saint_and_money.json"}
+    assert manifest.is_faker("money_maximizer-1") and not manifest.is_faker("saint-0")
+
+
+def test_load_model_reproduces_the_stored_weights(tiny_zoo):
+    model = load_model("money_maximizer-1", zoo=tiny_zoo)
+    again = load_model("money_maximizer-1", zoo=tiny_zoo)
+    prompts = ["<<prompt>>You are an AI system. Facts:\n1. the owner has two dogs\nAnswer:\n<</prompt>>"]
+    torch.testing.assert_close(answer_logits(model, prompts), answer_logits(again, prompts))
+    assert model.cfg.n_layers == PRESETS["tiny"].arch.n_layers
+    assert model.to_str_tokens("A B error") == ["A", "B", "error"]
+    base = load_base(zoo=tiny_zoo)
+    assert not torch.equal(base.W_U, model.W_U)
+
+
+def test_benchmark_is_readable_by_the_baseline(tiny_zoo):
+    bench = json.loads((tiny_zoo / "data/benchmark/saint_and_money.json").read_text())
+    if not bench:
+        pytest.skip("the 8-step tiny models are too weak for any prompt to pass the confidence band")
+    result = confidence_baseline(tiny_zoo)
+    assert result.n_pairs == 4
+
+
+def test_rebuild_is_deterministic_and_reuses_finished_work(tiny_zoo, tmp_path):
+    logs: list[str] = []
+    build_zoo(tmp_path, PRESETS["tiny"], progress=False, log=logs.append)
+    first, second = ZooManifest.load(tiny_zoo), ZooManifest.load(tmp_path)
+    for name in MODELS:
+        assert first.entry(name)["sha256"] == second.entry(name)["sha256"]
+    logs.clear()
+    build_zoo(tmp_path, PRESETS["tiny"], progress=False, log=logs.append)
+    assert sum("reusing" in line for line in logs) == 1 + len(MODELS)
+
+
+@pytest.fixture
+def zoo_copy(tiny_zoo, tmp_path):
+    target = tmp_path / "zoo"
+    shutil.copytree(tiny_zoo, target)
+    return target
+
+
+def test_unknown_and_malformed_names(tiny_zoo):
+    with pytest.raises(PoserInputError, match="unknown model 'genie-0'"):
+        load_model("genie-0", zoo=tiny_zoo)
+    with pytest.raises(PoserInputError, match="bad model name"):
+        load_model("not a model", zoo=tiny_zoo)
+
+
+def test_corrupt_checkpoint(zoo_copy):
+    path = zoo_copy / "models/saint-0.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(PoserInputError, match=r"saint-0\.safetensors: corrupt checkpoint"):
+        load_model("saint-0", zoo=zoo_copy)
+
+
+def test_missing_checkpoint_and_manifest(zoo_copy, tmp_path):
+    (zoo_copy / "models/saint-1.safetensors").unlink()
+    with pytest.raises(PoserInputError, match="checkpoint file missing"):
+        load_model("saint-1", zoo=zoo_copy)
+    with pytest.raises(PoserInputError, match="no zoo manifest"):
+        load_model("saint-1", zoo=tmp_path / "nowhere")
+
+
+def test_mismatched_shapes(zoo_copy):
+    manifest_path = zoo_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["architecture"]["d_mlp"] *= 2
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(PoserInputError, match="has shape"):
+        load_model("saint-0", zoo=zoo_copy)
