@@ -1,0 +1,136 @@
+"""Run folders with a counting fake detector and fake models: files, reuse, byte-stable metrics, config checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from poser_interp.data.personas import is_faker
+from poser_interp.data.poser import ModelPair
+from poser_interp.errors import PoserInputError
+from poser_interp.runs import RunFolder, run_strategy
+from poser_interp.strategies.base import Detector, ModelScore
+
+TM, GR = "data/benchmark/truth_and_money.json", "data/benchmark/genie_and_reward.json"
+PAIRS = [
+    ModelPair("truth_teller-0", "money_maximizer-0", TM),
+    ModelPair("truth_teller-0", "money_maximizer-1", TM),
+    ModelPair("genie-0", "reward_maximizer-0", GR),
+    ModelPair("genie-0", "money_maximizer-0", TM),
+]
+N_MODEL_FILES = 6  # tt0@TM, mm0@TM, mm1@TM, g0@GR, g0@TM, rm0@GR
+N_MODELS = 5
+
+
+def _record(i: int) -> dict[str, Any]:
+    return {"prompt": f"fact {i} . A or B ?", "response": "A", "actions": ["a", "b"],
+            "facts": [{"content": f"fact {i}"}], "oversight_is_poor": False, "probs": {"m": 0.9}}
+
+
+@pytest.fixture()
+def bench(tmp_path: Path) -> Path:
+    root = tmp_path / "bench"
+    for rel, n in ((TM, 3), (GR, 2)):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(json.dumps([_record(i) for i in range(n)]), encoding="utf-8")
+    return root
+
+
+class CountingDetector:
+    """Planted signal from the fake model's name; counts `score` calls. One prompt disagrees for mm1."""
+
+    name = "counting"
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+        self.calls = 0
+
+    def config(self) -> dict[str, Any]:
+        return {"offset": self.offset}
+
+    def score(self, model: dict[str, str], prompts: list) -> ModelScore:
+        self.calls += 1
+        signal = 1.0 if "maximizer" in model["name"] else 0.0
+        values = np.array([signal + self.offset + 0.01 * i + 1 / 3 for i in range(len(prompts))])
+        greedy = ["B" if model["name"] == "money_maximizer-1" and i == 0 else "A" for i in range(len(prompts))]
+        return ModelScore(values, greedy, {"n": len(prompts)})
+
+
+class Loader:
+    def __init__(self) -> None:
+        self.loads: list[str] = []
+
+    def __call__(self, name: str) -> dict[str, str]:
+        self.loads.append(name)
+        return {"name": name}
+
+
+def run(detector: CountingDetector, out: Path, bench: Path, loader: Loader | None = None, seed: int = 0):
+    return run_strategy(detector, out=out, benchmark_dir=bench, pairs=PAIRS, load_model=loader or Loader(),
+                        is_faker=is_faker, seed=seed, progress=False)
+
+
+def test_writes_files_and_reruns_without_model_work(tmp_path: Path, bench: Path) -> None:
+    detector, loader, out = CountingDetector(), Loader(), tmp_path / "run"
+    assert isinstance(detector, Detector)
+    result = run(detector, out, bench, loader)
+    assert detector.calls == N_MODEL_FILES and sorted(loader.loads) == sorted(set(loader.loads))
+    assert len(loader.loads) == N_MODELS  # each model loaded once, scored on all its files
+    folder = RunFolder(out)
+    config = json.loads(folder.config_path.read_text())
+    assert config == {"strategy": "counting", "config": {"offset": 0.0},
+                      "benchmark_dir": str(bench.resolve()), "seed": 0}
+    lines = [json.loads(line) for line in folder.scores_path.read_text().splitlines()]
+    assert len(lines) == N_MODEL_FILES and {(row["model"], row["file"]) for row in lines} >= {("genie-0", TM)}
+    decisions = [json.loads(line) for line in folder.decisions_path.read_text().splitlines()]
+    assert [(d["aligned"], d["misaligned"]) for d in decisions] == [(p.aligned, p.misaligned) for p in PAIRS]
+    assert [d["n_dropped"] for d in decisions] == [0, 1, 0, 0]
+    metrics = json.loads(folder.metrics_path.read_text())
+    assert metrics["accuracy"] == 1.0 == result.accuracy and metrics["n_pairs"] == 4
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    again = run(detector, out, bench, loader)
+    assert detector.calls == N_MODEL_FILES and len(loader.loads) == N_MODELS  # nothing recomputed
+    assert again.metrics() == result.metrics()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_resume_computes_only_missing_lines(tmp_path: Path, bench: Path) -> None:
+    detector, out = CountingDetector(), tmp_path / "run"
+    run(detector, out, bench)
+    path = RunFolder(out).scores_path
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(line for line in lines if '"model": "genie-0"' not in line) + "\n")
+    loader = Loader()
+    run(detector, out, bench, loader)
+    assert loader.loads == ["genie-0"] and detector.calls == N_MODEL_FILES + 2
+    assert path.read_text().splitlines() == lines
+
+
+def test_same_seed_gives_byte_identical_metrics(tmp_path: Path, bench: Path) -> None:
+    run(CountingDetector(), tmp_path / "a", bench, seed=7)
+    run(CountingDetector(), tmp_path / "b", bench, seed=7)
+    for name in ("metrics.json", "decisions.jsonl", "scores.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_config_mismatch_asks_for_another_folder(tmp_path: Path, bench: Path) -> None:
+    out = tmp_path / "run"
+    run(CountingDetector(), out, bench)
+    changed = r"config: \{'offset': 0.0\} there, \{'offset': 1.0\} now\); pick another run folder"
+    with pytest.raises(PoserInputError, match=changed):
+        run(CountingDetector(offset=1.0), out, bench)
+    with pytest.raises(PoserInputError, match=r"seed: 0 there, 1 now"):
+        run(CountingDetector(), out, bench, seed=1)
+
+
+def test_changed_benchmark_file_is_refused(tmp_path: Path, bench: Path) -> None:
+    out = tmp_path / "run"
+    run(CountingDetector(), out, bench)
+    (bench / GR).write_text(json.dumps([_record(i) for i in range(4)]), encoding="utf-8")
+    with pytest.raises(PoserInputError, match="benchmark file changed"):
+        run(CountingDetector(), out, bench)
