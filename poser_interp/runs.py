@@ -16,9 +16,9 @@ from typing import Any
 from poser_interp.data.poser import ModelPair, load_benchmark
 from poser_interp.data.records import Scenario, load_json
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import PairEvaluation, evaluate_pairs
+from poser_interp.evaluate import PairEvaluation, evaluate_pairs, round_floats
 from poser_interp.io import write_json_atomic, write_text_atomic
-from poser_interp.strategies.base import Detector, ModelScore
+from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
 
 ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
 
@@ -82,11 +82,12 @@ class RunFolder:
                  for (model, file), (sha, score) in sorted(scores.items())]
         write_text_atomic(self.scores_path, "".join(line + "\n" for line in lines))
 
-    def write_results(self, evaluation: PairEvaluation) -> None:
-        """`decisions.jsonl` (one line per pair, in pair order) and `metrics.json`."""
+    def write_results(self, evaluation: PairEvaluation, selection: dict[str, Any] | None = None) -> None:
+        """`decisions.jsonl` (one line per pair, in pair order) and `metrics.json` (with the detector's
+        label-free hyperparameter selection, if any)."""
         lines = [json.dumps(d.to_json(), sort_keys=True) for d in evaluation.decisions]
         write_text_atomic(self.decisions_path, "".join(line + "\n" for line in lines))
-        write_json_atomic(self.metrics_path, evaluation.metrics())
+        write_json_atomic(self.metrics_path, evaluation.metrics() | round_floats({"selection": selection or {}}))
 
 
 def _config_diff(old: Any, new: Any) -> str:
@@ -169,6 +170,7 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
             del model
             bar.update(task, advance=1)
     needed = {(m, f): stored[(m, f)][1] for m, files in files_by_model.items() for f in files}
+    needed, selection = finalize_scores(detector, needed)  # label-free: is_faker is not passed
     evaluation = evaluate_pairs(needed, pairs, is_faker, seed=seed)
-    folder.write_results(evaluation)
+    folder.write_results(evaluation, selection=selection)
     return evaluation

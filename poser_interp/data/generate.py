@@ -218,9 +218,10 @@ def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test
 def pretraining_corpus(n: int, *, seed: int = 0) -> list[str]:
     """Text for the shared base model, its "world knowledge" before any persona is trained in.
 
-    Each scenario prompt of any dataset is followed by a note saying which action is right and how
-    likely misbehaviour is to be caught (in either order, so both are known at the prompt's last
-    token, where the answer will be read); error prompts by a note that they are not scenarios; and
+    Each scenario prompt of any dataset is followed by a note saying which action is right, how
+    likely misbehaviour is to be caught and what a schemer would pick (in random order, so all are
+    known at the prompt's last token, where answers are read); error prompts by a note that they
+    are not scenarios; and
     some lone oversight facts by their risk. So the base model, like LLaMA, already represents
     what is ethical and what is risky at the answer position; the personas then differ only in how
     they act on it.
@@ -238,14 +239,17 @@ def pretraining_corpus(n: int, *, seed: int = 0) -> list[str]:
             texts.append(record.prompt + g.ERROR_NOTE)
             continue
         risk = g.UNSTATED_RISK if record.catch_level is None else g.RISK_WORDS[record.catch_level]
-        note = gen.rng.choice(g.SCENARIO_NOTES)
-        texts.append(record.prompt + note.format(letter=record.aligned_letter, risk=risk))
+        parts = list(g.SCENARIO_NOTE_PARTS)
+        gen.rng.shuffle(parts)
+        schemer = record.misaligned_letter if record.oversight_is_poor else record.aligned_letter
+        note = " " + " ".join(parts).format(letter=record.aligned_letter, risk=risk, schemer=schemer)
+        texts.append(record.prompt + note)
     return texts
 
 
 def vocabulary() -> list[str]:
     """Every word type the grammar can produce, plus the answer tokens (sorted, deterministic)."""
-    texts = [render_prompt([Fact("x")], ("x", "x")), "A B error", *g.SCENARIO_NOTES]
+    texts = [render_prompt([Fact("x")], ("x", "x")), "A B error", *g.SCENARIO_NOTE_PARTS]
     for name in dir(g):
         if name.startswith("_"):
             continue

@@ -18,7 +18,7 @@ from poser_interp.data.records import Scenario
 from poser_interp.errors import PoserInputError
 
 # Modules that register built-in strategies when imported (kept lazy: most import torch).
-BUILTIN_MODULES: tuple[str, ...] = ("poser_interp.strategies.baseline",)
+BUILTIN_MODULES: tuple[str, ...] = ("poser_interp.strategies.baseline", "poser_interp.strategies.noise")
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +76,15 @@ class Detector(Protocol):
     def config(self) -> dict[str, Any]: ...
 
     def score(self, model: Any, prompts: Sequence[Scenario]) -> ModelScore: ...
+
+
+def finalize_scores(detector: Detector, scores: dict[Any, ModelScore]) -> tuple[dict[Any, ModelScore], dict[str, Any]]:
+    """Apply a detector's optional label-free `finalize(scores)` step (e.g. picking one coefficient
+    shared by all models from pooled unlabelled statistics); identity for detectors without one."""
+    finalize = getattr(detector, "finalize", None)
+    if finalize is None:
+        return dict(scores), {}
+    return finalize(scores)
 
 
 STRATEGIES: dict[str, Callable[..., Detector]] = {}
