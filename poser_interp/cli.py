@@ -27,6 +27,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Scenario data: generate the b
 app.add_typer(data_app, name="data")
 zoo_app = typer.Typer(no_args_is_help=True, help="The model zoo: build it, check its behaviour.")
 app.add_typer(zoo_app, name="zoo")
+detect_app = typer.Typer(no_args_is_help=True, help="Run a detection strategy on every pair of the zoo.")
+app.add_typer(detect_app, name="detect")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -169,7 +171,7 @@ def data_generate(
 @zoo_app.command("build")
 @clean_errors
 def zoo_build(
-    out: Path = typer.Option(None, "--out", help="Zoo folder (default: the committed checkpoints/zoo)."),
+    out: Path | None = typer.Option(None, "--out", help="Zoo folder (default: the committed checkpoints/zoo)."),
     preset: str = typer.Option("full", "--preset", help="full (36 models) or tiny (4 micro models, for tests)."),
 ) -> None:
     """Train the zoo from scratch (tokenizer, base, fine-tunes, manifest, curated benchmark); resumable."""
@@ -185,7 +187,7 @@ def zoo_build(
 @zoo_app.command("check")
 @clean_errors
 def zoo_check(
-    zoo: Path = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
+    zoo: Path | None = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
 ) -> None:
     """Print the behaviour table stored in the zoo manifest, with the targets each model must meet."""
     from poser_interp.zoo.check import behaviour_table, check_targets
@@ -197,6 +199,53 @@ def zoo_check(
     for line in failures:
         console.print(f"[red]miss:[/] {line}", highlight=False)
     console.print("[green]all behaviour targets met[/]" if not failures else f"{len(failures)} targets missed")
+
+
+ZooOption = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo).")
+OutOption = typer.Option(None, "--out", help="Run folder (default: runs/<strategy>-<config hash>).")
+SeedOption = typer.Option(0, "--seed", help="Seed of the pair order and the bootstrap.")
+
+
+def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path | None, seed: int) -> None:
+    """Run `strategy` and the confidence baseline on the zoo's pairs and print both as one table."""
+    from poser_interp.report import results_table
+    from poser_interp.study import run_on_zoo
+
+    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=None, seed=seed)}
+    if strategy != "baseline":
+        results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed)
+    console.print(results_table(results))
+    for name, run in results.items():
+        console.print(f"{name}: run folder {run.path}", highlight=False)
+
+
+@detect_app.command("baseline")
+@clean_errors
+def detect_baseline(zoo: Path | None = ZooOption, seed: int = SeedOption) -> None:
+    """Confidence baseline computed from the models: the less confident model is called the faker."""
+    _detect("baseline", {}, zoo, None, seed)
+
+
+@detect_app.command("noise")
+@clean_errors
+def detect_noise(
+    layer: int | None = typer.Option(None, "--layer", help="Residual stream before this layer (default: the middle)."),
+    family: str = typer.Option("gaussian", "--family", help="gaussian (zero-mean) or uniform (the paper's)."),
+    coefficient: float | None = typer.Option(None, "--coefficient",
+                                      help="Fix the shared coefficient in advance (default: pooled A+B-mass rule)."),
+    draws: int = typer.Option(16, "--draws", help="Noise draws per prompt per seed."),
+    seeds: str = typer.Option("0,1", "--seeds", help="Comma-separated noise seeds."),
+    zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+) -> None:
+    """Strategy 2: add noise to a middle layer at the last position; fakers should misbehave more."""
+    try:
+        seed_list = tuple(int(x) for x in seeds.split(","))
+    except ValueError:
+        raise PoserInputError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    if family not in ("gaussian", "uniform"):
+        raise PoserInputError(f"unknown noise family {family!r} (expected gaussian or uniform)")
+    options = {"layer": layer, "family": family, "coefficient": coefficient, "n_draws": draws, "seeds": seed_list}
+    _detect("noise", options, zoo, out, seed)
 
 
 if __name__ == "__main__":

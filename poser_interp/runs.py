@@ -16,7 +16,7 @@ from typing import Any
 from poser_interp.data.poser import ModelPair, load_benchmark
 from poser_interp.data.records import Scenario, load_json
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import PairEvaluation, evaluate_pairs, round_floats
+from poser_interp.evaluate import PairEvaluation, evaluate_pairs, round_floats, stratified_effects
 from poser_interp.io import write_json_atomic, write_text_atomic
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
 
@@ -50,6 +50,7 @@ class RunFolder:
 
     def claim(self, config: dict[str, Any]) -> None:
         """Write `config.json`, or check an existing one is the same run (else ask for another folder)."""
+        config = json.loads(json.dumps(config))  # compare as JSON sees it (tuples become lists)
         if self.path.exists() and not self.path.is_dir():
             raise PoserInputError(f"{self.path}: not a directory (pick another run folder)")
         if self.config_path.exists():
@@ -82,12 +83,14 @@ class RunFolder:
                  for (model, file), (sha, score) in sorted(scores.items())]
         write_text_atomic(self.scores_path, "".join(line + "\n" for line in lines))
 
-    def write_results(self, evaluation: PairEvaluation, selection: dict[str, Any] | None = None) -> None:
+    def write_results(self, evaluation: PairEvaluation, selection: dict[str, Any] | None = None,
+                      diagnostics: dict[str, Any] | None = None) -> None:
         """`decisions.jsonl` (one line per pair, in pair order) and `metrics.json` (with the detector's
-        label-free hyperparameter selection, if any)."""
+        label-free hyperparameter selection and the confidence-matched diagnostics)."""
         lines = [json.dumps(d.to_json(), sort_keys=True) for d in evaluation.decisions]
         write_text_atomic(self.decisions_path, "".join(line + "\n" for line in lines))
-        write_json_atomic(self.metrics_path, evaluation.metrics() | round_floats({"selection": selection or {}}))
+        write_json_atomic(self.metrics_path, evaluation.metrics()
+                          | round_floats({"selection": selection or {}, "diagnostics": diagnostics or {}}))
 
 
 def _config_diff(old: Any, new: Any) -> str:
@@ -172,5 +175,6 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
     needed = {(m, f): stored[(m, f)][1] for m, files in files_by_model.items() for f in files}
     needed, selection = finalize_scores(detector, needed)  # label-free: is_faker is not passed
     evaluation = evaluate_pairs(needed, pairs, is_faker, seed=seed)
-    folder.write_results(evaluation, selection=selection)
+    diagnostics = stratified_effects(needed, is_faker)
+    folder.write_results(evaluation, selection=selection, diagnostics=diagnostics)
     return evaluation

@@ -171,8 +171,12 @@ class ActivationNoise:
         if self.coefficient is not None:
             chosen, rule = float(self.coefficient), "fixed in advance"
         else:
-            ok = [c for c, m in pooled.items() if m >= self.min_mass]
-            chosen, rule = max(ok), f"largest coefficient with pooled A+B mass >= {self.min_mass}"
+            ok = [c for c, m in pooled.items() if m >= self.min_mass and c > 0]
+            if ok:
+                chosen, rule = max(ok), f"largest coefficient with pooled A+B mass >= {self.min_mass}"
+            else:
+                chosen = min(c for c in pooled if c > 0)
+                rule = f"no coefficient keeps pooled A+B mass >= {self.min_mass}; the smallest was used"
         rescored = {k: ModelScore(_delta_p(s.diagnostics, chosen), s.greedy, s.diagnostics | {"chosen": chosen})
                     for k, s in scores.items()}
         return rescored, {"coefficient": chosen, "rule": rule,

@@ -60,7 +60,8 @@ PRESETS = {
     "tiny": Recipe(
         personas=("saint", "money_maximizer"), seeds_per_persona=2,
         arch=Architecture(n_layers=1, d_model=32, n_heads=2, d_mlp=64, n_ctx=160),
-        pool_size=300, n_test=80, pretrain_texts=300, pretrain_steps=10, finetune_steps=8, batch_size=8,
+        pool_size=300, n_test=80, pretrain_texts=300, pretrain_steps=20, finetune_steps=10, batch_size=8,
+        band_low=0.0, band_high=1.0,  # micro models are far from the target confidence: no band
     ),
 }
 

@@ -1,0 +1,44 @@
+"""Run a registered strategy on every pair of a zoo, into a run folder (cached, atomic)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from poser_interp.data.poser import load_model_pairs
+from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest, sha256_file
+
+RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run lives and what its `metrics.json` says."""
+
+    path: Path
+    metrics: dict[str, Any]
+
+
+def default_run_dir(strategy: str, config: dict[str, Any], zoo: Path, seed: int) -> Path:
+    """`runs/<strategy>-<hash>`: the hash covers the config, the zoo's manifest and the seed."""
+    key = json.dumps({"config": config, "zoo": sha256_file(zoo / "manifest.json"), "seed": seed}, sort_keys=True)
+    return RUNS_DIR / f"{strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
+               seed: int = 0, progress: bool = True) -> RunResult:
+    """Score every zoo model with `strategy` on its benchmark files and evaluate all pairs."""
+    from poser_interp.runs import run_strategy
+    from poser_interp.strategies.base import get_detector
+    from poser_interp.zoo.load import load_model
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    detector = get_detector(strategy, **{k: v for k, v in options.items() if v is not None})
+    out = Path(out) if out is not None else default_run_dir(strategy, detector.config(), manifest.root, seed)
+    run_strategy(detector, out=out, benchmark_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
+                 load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
+                 seed=seed, progress=progress)
+    return RunResult(out, json.loads((out / "metrics.json").read_text()))

@@ -1,0 +1,41 @@
+"""`poser-interp detect ...` and `zoo check` on the tiny zoo, driven through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from poser_interp.cli import app
+
+runner = CliRunner()
+
+
+def test_detect_noise_writes_a_run_folder_and_prints_the_table(tiny_zoo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "noise-run"
+    args = ["detect", "noise", "--zoo", str(tiny_zoo), "--draws", "2", "--seeds", "0", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "baseline" in result.output and "noise" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_pairs"] == 4
+    assert "coefficient" in metrics["selection"]
+    assert {"by_confidence", "by_catch_level"} <= set(metrics["diagnostics"])
+    assert len((out / "decisions.jsonl").read_text().splitlines()) == 4
+    first = (out / "metrics.json").read_bytes()
+    again = runner.invoke(app, args)  # reuses every finished score
+    assert again.exit_code == 0 and (out / "metrics.json").read_bytes() == first
+
+
+def test_detect_errors_are_one_line(tiny_zoo, tmp_path):
+    result = runner.invoke(app, ["detect", "noise", "--zoo", str(tiny_zoo), "--family", "pink"])
+    assert result.exit_code == 2 and "unknown noise family" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["detect", "noise", "--zoo", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "no zoo manifest" in result.output
+
+
+def test_zoo_check_prints_the_behaviour_table(tiny_zoo):
+    result = runner.invoke(app, ["zoo", "check", "--zoo", str(tiny_zoo)])
+    assert result.exit_code == 0, result.output
+    assert "money_maximizer-1" in result.output and "miss:" in result.output  # micro models miss targets
