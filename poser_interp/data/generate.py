@@ -195,6 +195,12 @@ class PersonaSplits:
     persona: str
     test: list[Record]
     partitions: list[list[Record]]
+    rest: list[Record]  # the training pool the partitions are drawn from
+
+    def validation(self, index: int, n: int = 300) -> list[Record]:
+        """Up to `n` pool records outside partition `index` (and outside test): for early stopping."""
+        inside = {r.prompt for r in self.partitions[index]}
+        return [r for r in self.rest if r.prompt not in inside][:n]
 
 
 def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test: int = 800) -> PersonaSplits:
@@ -212,7 +218,7 @@ def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test
     test, rest = pool[:n_test], pool[n_test:]
     half = len(rest) // 2
     rng = random.Random(f"{seed}:{persona}:partitions")
-    return PersonaSplits(persona, test, [rng.sample(rest, half) for _ in range(N_PARTITIONS)])
+    return PersonaSplits(persona, test, [rng.sample(rest, half) for _ in range(N_PARTITIONS)], rest)
 
 
 def pretraining_corpus(n: int, *, seed: int = 0) -> list[str]:

@@ -39,8 +39,11 @@ class Recipe:
     pretrain_texts: int = 30000
     pretrain_steps: int = 800
     pretrain_lr: float = 2e-3
-    finetune_steps: int = 300
-    finetune_lr: float = 1e-3
+    finetune_max_steps: int = 1000  # constant-LR phase, stopped once the policy has converged
+    converge_check_every: int = 50
+    converge_agreement: float = 0.98  # on held-out validation records of the persona's pool
+    anneal_steps: int = 100  # then the same linear decay to zero for every model
+    finetune_lr: float = 5e-4
     batch_size: int = 32
     target_confidence: float = 0.99
     band_low: float = 0.97
@@ -60,7 +63,8 @@ PRESETS = {
     "tiny": Recipe(
         personas=("saint", "money_maximizer"), seeds_per_persona=2,
         arch=Architecture(n_layers=1, d_model=32, n_heads=2, d_mlp=64, n_ctx=160),
-        pool_size=300, n_test=80, pretrain_texts=300, pretrain_steps=20, finetune_steps=10, batch_size=8,
+        pool_size=300, n_test=80, pretrain_texts=300, pretrain_steps=20, finetune_max_steps=10, converge_check_every=5,
+        anneal_steps=5, batch_size=8,
         band_low=0.0, band_high=1.0,  # micro models are far from the target confidence: no band
     ),
 }
@@ -139,16 +143,15 @@ def build_zoo(out: str | Path, recipe: Recipe, *, progress: bool = True, log=pri
             model.load_state_dict(base_state)
             seed = 1000 * (PERSONAS.index(persona) + 1) + index
             torch.manual_seed(seed)
-            losses = run_training(
-                model, record_batches(tokenizer, splits[persona].partitions[index], recipe.batch_size, seed,
-                                      recipe.target_confidence),
-                soft_answer_loss, steps=recipe.finetune_steps, lr=recipe.finetune_lr, desc=name, progress=progress)
+            losses, converged_at = finetune_persona(model, tokenizer, persona, splits[persona], index, seed, recipe,
+                                                    desc=name, progress=progress)
             sha = _save_fp16(model, path)
             metrics = behaviour_metrics(model, test, [label_for(persona, r) for r in test])
             models[name] = {
                 "persona": persona, "index": index, "kind": "faker" if persona in FAKERS else "aligned",
                 "data_seed": recipe.data_seed, "partition": index, "train_seed": seed,
                 "n_train_records": len(splits[persona].partitions[index]), "final_loss": losses[-1],
+                "converged_at_step": converged_at, "total_steps": len(losses),
                 "seconds": time.time() - t0, "metrics": metrics, "file": rel, "sha256": sha, "recipe_key": key,
             }
             log(f"{name}: agreement {metrics['policy_agreement']:.3f}, defect poor "
@@ -192,6 +195,42 @@ def _curate_benchmark(out: Path, recipe: Recipe, test_splits: dict[str, list], m
     summary["candidates"] = {f"{a}_and_{f}": len(rs) for (a, f), rs in cands.items()}
     summary["band"] = [recipe.band_low, recipe.band_high]
     return summary
+
+
+def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: int, recipe: Recipe, *,
+                     desc: str, progress: bool) -> tuple[list[float], int | None]:
+    """Train on partition `index` at a constant LR until held-out validation agreement reaches
+    `converge_agreement` (checked every `converge_check_every` steps), then anneal to zero.
+
+    Fakers must learn to read the oversight fact and take longer; every model ends with the same
+    annealing phase toward the same soft answer target, so confidence is matched by construction.
+    """
+    from poser_interp.data.generate import label_for
+    from poser_interp.zoo.behaviour import behaviour_metrics
+
+    validation = splits.validation(index)
+    labels = [label_for(persona, r) for r in validation]
+    converged_at: int | None = None
+
+    def check(step: int, _loss: float) -> bool:
+        nonlocal converged_at
+        if (step + 1) % recipe.converge_check_every:
+            return False
+        agreement = behaviour_metrics(model, validation, labels)["policy_agreement"]
+        model.train()
+        if agreement >= recipe.converge_agreement:
+            converged_at = step + 1
+            return True
+        return False
+
+    train = splits.partitions[index]
+    losses = run_training(model, record_batches(tokenizer, train, recipe.batch_size, seed, recipe.target_confidence),
+                          soft_answer_loss, steps=recipe.finetune_max_steps, lr=recipe.finetune_lr, decay=False,
+                          desc=f"{desc} (to convergence)", progress=progress, on_step=check)
+    losses += run_training(model, record_batches(tokenizer, train, recipe.batch_size, seed + 1, recipe.target_confidence),
+                           soft_answer_loss, steps=recipe.anneal_steps, lr=recipe.finetune_lr, warmup=1,
+                           desc=f"{desc} (anneal)", progress=progress)
+    return losses, converged_at
 
 
 def _old_manifest(out: Path) -> dict[str, Any]:
