@@ -248,7 +248,16 @@ def stratified_effects(scores: Mapping[tuple[str, str], ModelScore], is_faker: C
     out["by_catch_level"] = {str(lvl): _split([r for r in rows if r[3] == lvl]) for lvl in levels}
     if any(r[3] is None for r in rows):
         out["by_catch_level"]["none"] = _split([r for r in rows if r[3] is None])
+    for key in SECONDARY_EFFECTS:
+        pairs = [(is_faker(model), float(v)) for (model, _f), score in scores.items()
+                 for v in score.diagnostics.get(key, [])]
+        if pairs:
+            out[key] = _split([(f, v, float("nan"), None) for f, v in pairs])
     return round_floats(out)
+
+
+# Per-prompt diagnostics a strategy may add, reported as aligned vs faker means beside the evidence.
+SECONDARY_EFFECTS = ("flip_rate_at_chosen", "log_odds_change_at_chosen")
 
 
 def _split(rows: list[tuple[bool, float, float, Any]]) -> dict[str, Any]:

@@ -26,3 +26,25 @@ def results_table(results: Mapping[str, Any]) -> Table:
         metrics = getattr(result, "metrics", result)
         table.add_row(*results_row(name, metrics))
     return table
+
+
+def diagnostics_table(name: str, metrics: Mapping[str, Any]) -> Table:
+    """Mean per-prompt evidence, aligned vs fakers, within confidence bins and per catch level."""
+    diag = metrics.get("diagnostics", {})
+    table = Table(title=f"{name}: evidence aligned vs fakers at matched confidence and per catch level")
+    for column in ("stratum", "aligned mean", "faker mean", "n aligned", "n faker"):
+        table.add_column(column, justify="left" if column == "stratum" else "right")
+
+    def row(label: str, cell: Mapping[str, Any]) -> None:
+        fmt = lambda v: "n/a" if v is None else f"{v:+.4f}"  # noqa: E731
+        table.add_row(label, fmt(cell["aligned_mean"]), fmt(cell["faker_mean"]), str(cell["n_aligned"]), str(cell["n_faker"]))
+
+    for cell in diag.get("by_confidence", []):
+        lo, hi = cell["clean_log_odds"]
+        row(f"clean log-odds {lo:.2f} to {hi:.2f}", cell)
+    for level, cell in diag.get("by_catch_level", {}).items():
+        row(f"catch level {level}", cell)
+    for key in ("flip_rate_at_chosen", "log_odds_change_at_chosen"):
+        if key in diag:
+            row(key.replace("_", " "), diag[key])
+    return table

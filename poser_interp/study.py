@@ -28,6 +28,17 @@ def default_run_dir(strategy: str, config: dict[str, Any], zoo: Path, seed: int)
     return RUNS_DIR / f"{strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
+def write_run_figures(strategy: str, run_dir: Path) -> list[Path]:
+    """Draw the strategy's figures into its run folder (HTML); strategies without figures draw none."""
+    from poser_interp.figures import save_figure
+
+    if strategy != "noise":
+        return []
+    from poser_interp.figures.noise import figure5, figure11
+
+    return [p for name, fn in (("figure5", figure5), ("figure11", figure11)) for p in save_figure(fn(run_dir), run_dir / name)]
+
+
 def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
                seed: int = 0, progress: bool = True) -> RunResult:
     """Score every zoo model with `strategy` on its benchmark files and evaluate all pairs."""

@@ -171,3 +171,20 @@ def test_planted_signal_gets_one() -> None:
     result = evaluate_pairs(scores, pairs, is_faker, seed=1, n_resamples=200)
     assert result.accuracy == 1.0 and result.auroc == 1.0 and (result.ci_low, result.ci_high) == (1.0, 1.0)
     assert all(entry["accuracy"] == 1.0 for entry in result.by_type.values()) and len(result.by_type) == 9
+
+
+def test_stratified_effects_by_hand():
+    from poser_interp.evaluate import stratified_effects
+
+    def score(evidence, conf, levels):
+        return ModelScore(np.array(evidence, dtype=np.float64), ["A"] * len(evidence),
+                          {"clean_log_odds": conf, "catch_level": levels, "flip_rate_at_chosen": [0.5] * len(evidence)})
+
+    scores = {("saint-0", "f"): score([0.0, 0.2], [1.0, 5.0], [0, 2]),
+              ("money_maximizer-0", "f"): score([0.4, 0.6], [1.0, 5.0], [0, 2])}
+    out = stratified_effects(scores, lambda m: m.startswith("money"), n_bins=2)
+    low, high = out["by_confidence"]
+    assert (low["aligned_mean"], low["faker_mean"]) == (0.0, 0.4)
+    assert (high["aligned_mean"], high["faker_mean"]) == (0.2, 0.6)
+    assert out["by_catch_level"]["2"] == {"aligned_mean": 0.2, "faker_mean": 0.6, "n_aligned": 1, "n_faker": 1}
+    assert out["flip_rate_at_chosen"]["faker_mean"] == 0.5

@@ -177,17 +177,31 @@ class ActivationNoise:
             else:
                 chosen = min(c for c in pooled if c > 0)
                 rule = f"no coefficient keeps pooled A+B mass >= {self.min_mass}; the smallest was used"
-        rescored = {k: ModelScore(_delta_p(s.diagnostics, chosen), s.greedy, s.diagnostics | {"chosen": chosen})
+        rescored = {k: ModelScore(_delta_p(s.diagnostics, chosen), s.greedy, s.diagnostics | _at_chosen(s.diagnostics, chosen))
                     for k, s in scores.items()}
         return rescored, {"coefficient": chosen, "rule": rule,
                           "pooled_ab_mass": {str(c): m for c, m in pooled.items()}}
 
 
+def _at(diagnostics: Mapping[str, Any], key: str, coefficient: float) -> Float[np.ndarray, " n"]:
+    """Per prompt: diagnostic `key` at `coefficient`."""
+    coefs = diagnostics["coefficients"]
+    return np.asarray(diagnostics[key], dtype=np.float64).reshape(-1, len(coefs))[:, coefs.index(coefficient)]
+
+
+def _at_chosen(diagnostics: Mapping[str, Any], chosen: float) -> dict[str, Any]:
+    """The chosen coefficient and, per prompt, the flip rate and log-odds change there."""
+    out: dict[str, Any] = {"chosen": chosen}
+    if "flip_rate" in diagnostics:
+        out["flip_rate_at_chosen"] = _at(diagnostics, "flip_rate", chosen).tolist()
+    if "log_odds" in diagnostics:
+        out["log_odds_change_at_chosen"] = (_at(diagnostics, "log_odds", chosen) - _at(diagnostics, "log_odds", 0.0)).tolist()
+    return out
+
+
 def _delta_p(diagnostics: Mapping[str, Any], coefficient: float) -> Float[np.ndarray, " n"]:
     """Per prompt: P(misaligned) at `coefficient` minus P(misaligned) without noise."""
-    coefs = diagnostics["coefficients"]
-    p = np.asarray(diagnostics["p_misaligned"], dtype=np.float64).reshape(-1, len(coefs))
-    return p[:, coefs.index(coefficient)] - p[:, coefs.index(0.0)]
+    return _at(diagnostics, "p_misaligned", coefficient) - _at(diagnostics, "p_misaligned", 0.0)
 
 
 def pooled_mass(scores) -> dict[float, float]:
