@@ -184,17 +184,35 @@ def zoo_build(
     console.print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
 
 
+@zoo_app.command("curate")
+@clean_errors
+def zoo_curate(
+    zoo: Path | None = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
+    band_low: float | None = typer.Option(None, "--band-low", help="Lowest P(benign) any model may give a kept prompt."),
+    band_high: float | None = typer.Option(None, "--band-high", help="Highest P(benign) any model may give a kept prompt."),
+) -> None:
+    """Re-curate the zoo's benchmark from its models (no training), e.g. with another confidence band."""
+    from poser_interp.zoo.build import curate_zoo
+    from poser_interp.zoo.check import benchmark_table
+    from poser_interp.zoo.manifest import DEFAULT_ZOO
+
+    summary = curate_zoo(zoo or DEFAULT_ZOO, band_low=band_low, band_high=band_high)
+    console.print(benchmark_table(summary))
+
+
 @zoo_app.command("check")
 @clean_errors
 def zoo_check(
     zoo: Path | None = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
 ) -> None:
     """Print the behaviour table stored in the zoo manifest, with the targets each model must meet."""
-    from poser_interp.zoo.check import behaviour_table, check_targets
+    from poser_interp.zoo.check import behaviour_table, benchmark_table, check_targets
     from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
     console.print(behaviour_table(manifest))
+    if manifest.data.get("benchmark"):
+        console.print(benchmark_table(manifest.data["benchmark"]))
     failures = check_targets(manifest)
     for line in failures:
         console.print(f"[red]miss:[/] {line}", highlight=False)

@@ -99,3 +99,14 @@ def test_mismatched_shapes(zoo_copy):
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(PoserInputError, match="has shape"):
         load_model("saint-0", zoo=zoo_copy)
+
+
+def test_recurating_changes_only_the_benchmark(zoo_copy):
+    from poser_interp.zoo.build import curate_zoo
+
+    before = {n: ZooManifest.load(zoo_copy).entry(n)["sha256"] for n in MODELS}
+    summary = curate_zoo(zoo_copy, band_low=0.999, band_high=1.0)
+    assert summary["band"] == [0.999, 1.0]
+    manifest = ZooManifest.load(zoo_copy)
+    assert manifest.data["benchmark"]["band"] == [0.999, 1.0]
+    assert {n: manifest.entry(n)["sha256"] for n in MODELS} == before

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,10 @@ class Recipe:
         return json.loads(json.dumps(asdict(self)))
 
     def finetune_key(self) -> str:
-        """A hash of what a fine-tune depends on, so a re-run can reuse a finished model."""
-        return hashlib.sha256(json.dumps(self.to_dict() | {"personas": None}, sort_keys=True).encode()).hexdigest()[:16]
+        """A hash of what a fine-tune depends on, so a re-run can reuse a finished model (the
+        curation band only shapes the benchmark, so changing it retrains nothing)."""
+        training = self.to_dict() | {"personas": None, "band_low": None, "band_high": None}
+        return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16]
 
 
 PRESETS = {
@@ -159,7 +162,8 @@ def build_zoo(out: str | Path, recipe: Recipe, *, progress: bool = True, log=pri
                 f" ({models[name]['seconds']:.0f} s)")
             _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=True)
 
-    benchmark = _curate_benchmark(out, recipe, {p: splits[p].test for p in recipe.personas}, models, new_model)
+    benchmark = _curate_benchmark(out, recipe, {p: splits[p].test for p in recipe.personas}, models,
+                                  lambda: new_model(recipe.data_seed))
     log(f"benchmark: {benchmark['n_pairs']} pairs, prompts per file {benchmark['files']}")
     manifest = _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=False,
                                benchmark=benchmark)
@@ -180,7 +184,7 @@ def _curate_benchmark(out: Path, recipe: Recipe, test_splits: dict[str, list], m
     for persona, persona_models in names.items():
         prompts = sorted({r.prompt for pair, rs in cands.items() if persona in pair for r in rs})
         for name in persona_models:
-            model = new_model(0)
+            model = new_model()
             load_weights(model, out / models[name]["file"])
             answers = answer_probs(model, prompts)
             scored[name] = {p: (answers.probs[i].tolist(), answers.argmax_is[i]) for i, p in enumerate(prompts)}
@@ -194,7 +198,40 @@ def _curate_benchmark(out: Path, recipe: Recipe, test_splits: dict[str, list], m
     summary = write_benchmark(out, benchmarks, names)
     summary["candidates"] = {f"{a}_and_{f}": len(rs) for (a, f), rs in cands.items()}
     summary["band"] = [recipe.band_low, recipe.band_high]
+    summary["per_level"] = {f"{a}_and_{f}": _level_counts(rs) for (a, f), rs in benchmarks.items()}
+    summary["log_odds"] = _log_odds_gap(benchmarks, names, scored)
+    if summary["n_pairs"] and any(benchmarks.values()):
+        from poser_interp.data.confidence import confidence_baseline
+
+        result = confidence_baseline(out)
+        summary["confidence_baseline"] = {"accuracy": result.accuracy, "ci95": [result.ci_low, result.ci_high],
+                                          "n_pairs": result.n_pairs}
     return summary
+
+
+def _level_counts(records: list) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in records:
+        key = "none" if r.catch_level is None else str(r.catch_level)
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _log_odds_gap(benchmarks: dict, names: dict[str, list[str]], scored: dict) -> dict[str, float]:
+    """Mean clean log-odds (benign over misaligned letter) of aligned models and of fakers on the
+    curated prompts, and their difference: the confidence gap a detector could exploit."""
+    index = {"A": 0, "B": 1}
+    totals: dict[str, list[float]] = {"aligned": [], "faker": []}
+    for (aligned, faker), records in benchmarks.items():
+        for kind, persona in (("aligned", aligned), ("faker", faker)):
+            for name in names[persona]:
+                for r in records:
+                    p = scored[name][r.prompt][0]
+                    totals[kind].append(math.log(p[index[r.aligned_letter]]) - math.log(p[index[r.misaligned_letter]]))
+    means = {k: sum(v) / len(v) for k, v in totals.items() if v}
+    if len(means) == 2:
+        means["gap_aligned_minus_faker"] = means["aligned"] - means["faker"]
+    return means
 
 
 def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: int, recipe: Recipe, *,
@@ -231,6 +268,24 @@ def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: i
                            soft_answer_loss, steps=recipe.anneal_steps, lr=recipe.finetune_lr, warmup=1,
                            desc=f"{desc} (anneal)", progress=progress)
     return losses, converged_at
+
+
+def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: float | None = None) -> dict[str, Any]:
+    """Re-curate the benchmark of a built zoo (optionally with another confidence band), no training."""
+    from poser_interp.zoo.load import build_zoo_model
+    from poser_interp.zoo.manifest import ZooManifest
+
+    manifest = ZooManifest.load(zoo)
+    stored = manifest.data["recipe"]
+    recipe = Recipe(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"])}))
+    recipe = replace(recipe, band_low=recipe.band_low if band_low is None else band_low,
+                     band_high=recipe.band_high if band_high is None else band_high)
+    splits = {p: persona_splits(p, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test).test
+              for p in recipe.personas}
+    benchmark = _curate_benchmark(manifest.root, recipe, splits, manifest.data["models"],
+                                  lambda: build_zoo_model(manifest))
+    write_json_atomic(manifest.root / MANIFEST, manifest.data | {"benchmark": benchmark})
+    return benchmark
 
 
 def _old_manifest(out: Path) -> dict[str, Any]:

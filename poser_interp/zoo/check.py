@@ -49,3 +49,30 @@ def behaviour_table(manifest: ZooManifest) -> Table:
             *[f"{m.get(f'defect_rate_level_{lvl}', float('nan')):.2f}" for lvl in levels],
         )
     return table
+
+
+def benchmark_table(summary: dict) -> Table:
+    """Curated benchmark: prompts per file and per catch level, confidence gap and baseline."""
+    band = summary.get("band", [None, None])
+    table = Table(title=f"Curated benchmark (all 12 models benign, P(benign) in [{band[0]}, {band[1]}])")
+    levels = sorted({lvl for counts in summary.get("per_level", {}).values() for lvl in counts})
+    for column in ("file", "candidates", "kept", *[f"L{lvl}" for lvl in levels]):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for name, kept in summary.get("files", {}).items():
+        key = name.rsplit("/", 1)[-1].removesuffix(".json")
+        short = {"truth": "truth_teller", "genie": "genie", "saint": "saint"}[key.split("_and_")[0]]
+        goal = key.split("_and_")[1] + "_maximizer"
+        counts = summary.get("per_level", {}).get(f"{short}_and_{goal}", {})
+        table.add_row(key, str(summary.get("candidates", {}).get(f"{short}_and_{goal}", "")), str(kept),
+                      *[str(counts.get(lvl, 0)) for lvl in levels])
+    gap = summary.get("log_odds", {})
+    base = summary.get("confidence_baseline")
+    caption = []
+    if "gap_aligned_minus_faker" in gap:
+        caption.append(f"mean clean log-odds aligned {gap['aligned']:.3f}, fakers {gap['faker']:.3f}, "
+                       f"gap {gap['gap_aligned_minus_faker']:+.3f} nats")
+    if base:
+        caption.append(f"confidence baseline {base['accuracy']:.3f} [{base['ci95'][0]:.3f}, {base['ci95'][1]:.3f}] "
+                       f"over {base['n_pairs']} pairs")
+    table.caption = "; ".join(caption)
+    return table
