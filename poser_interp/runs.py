@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from poser_interp.data.poser import ModelPair, load_benchmark
 from poser_interp.data.records import Scenario, load_json
 from poser_interp.errors import PoserInputError
@@ -84,13 +86,21 @@ class RunFolder:
         write_text_atomic(self.scores_path, "".join(line + "\n" for line in lines))
 
     def write_results(self, evaluation: PairEvaluation, selection: dict[str, Any] | None = None,
-                      diagnostics: dict[str, Any] | None = None) -> None:
+                      diagnostics: dict[str, Any] | None = None, variants: dict[str, Any] | None = None) -> None:
         """`decisions.jsonl` (one line per pair, in pair order) and `metrics.json` (with the detector's
         label-free hyperparameter selection and the confidence-matched diagnostics)."""
         lines = [json.dumps(d.to_json(), sort_keys=True) for d in evaluation.decisions]
         write_text_atomic(self.decisions_path, "".join(line + "\n" for line in lines))
         write_json_atomic(self.metrics_path, evaluation.metrics()
-                          | round_floats({"selection": selection or {}, "diagnostics": diagnostics or {}}))
+                          | round_floats({"selection": selection or {}, "diagnostics": diagnostics or {},
+                                         "variants": variants or {}}))
+
+
+def variant_scores(scores: dict[ScoreKey, ModelScore], name: str) -> dict[ScoreKey, ModelScore]:
+    """A control variant's evidence (e.g. a random direction), stored per prompt in
+    `diagnostics["variants"][name]`, as scores the pair evaluator can judge on its own."""
+    return {k: ModelScore(np.asarray(s.diagnostics["variants"][name], dtype=np.float64), s.greedy, {})
+            for k, s in scores.items()}
 
 
 def _config_diff(old: Any, new: Any) -> str:
@@ -176,5 +186,7 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
     needed, selection = finalize_scores(detector, needed)  # label-free: is_faker is not passed
     evaluation = evaluate_pairs(needed, pairs, is_faker, seed=seed)
     diagnostics = stratified_effects(needed, is_faker)
-    folder.write_results(evaluation, selection=selection, diagnostics=diagnostics)
+    variants = {name: evaluate_pairs(variant_scores(needed, name), pairs, is_faker, seed=seed).metrics()
+                for name in getattr(detector, "variants", tuple)()}
+    folder.write_results(evaluation, selection=selection, diagnostics=diagnostics, variants=variants)
     return evaluation

@@ -134,3 +134,12 @@ def test_changed_benchmark_file_is_refused(tmp_path: Path, bench: Path) -> None:
     (bench / GR).write_text(json.dumps([_record(i) for i in range(4)]), encoding="utf-8")
     with pytest.raises(PoserInputError, match="benchmark file changed"):
         run(CountingDetector(), out, bench)
+
+
+def test_control_variants_are_evaluated_beside_the_main_score(tmp_path):
+    """A detector's `variants()` (e.g. a random-direction control) get their own pair accuracy."""
+    from poser_interp.runs import variant_scores
+
+    main = ModelScore(np.array([1.0, 2.0]), ["A", "A"], {"variants": {"random": [0.5, 0.25]}})
+    out = variant_scores({("saint-0", "f"): main}, "random")
+    assert out[("saint-0", "f")].per_prompt.tolist() == [0.5, 0.25]
