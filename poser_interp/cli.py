@@ -200,6 +200,21 @@ def zoo_curate(
     console.print(benchmark_table(summary))
 
 
+@zoo_app.command("card")
+@clean_errors
+def zoo_card(
+    zoo: Path | None = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
+    out: Path = typer.Option(Path("docs/zoo.md"), "--out", help="Markdown file to write."),
+) -> None:
+    """Write the zoo card (architecture, recipe, behaviour, benchmark) from the manifest."""
+    from poser_interp.io import write_text_atomic
+    from poser_interp.zoo.card import render_card
+    from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
+
+    write_text_atomic(out, render_card(ZooManifest.load(zoo or DEFAULT_ZOO)))
+    console.print(f"wrote {out}", highlight=False)
+
+
 @zoo_app.command("check")
 @clean_errors
 def zoo_check(

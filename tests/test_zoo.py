@@ -110,3 +110,12 @@ def test_recurating_changes_only_the_benchmark(zoo_copy):
     manifest = ZooManifest.load(zoo_copy)
     assert manifest.data["benchmark"]["band"] == [0.999, 1.0]
     assert {n: manifest.entry(n)["sha256"] for n in MODELS} == before
+
+
+def test_zoo_card_renders_every_model_and_the_benchmark(tiny_zoo):
+    from poser_interp.zoo.card import render_card
+
+    card = render_card(ZooManifest.load(tiny_zoo))
+    for name in MODELS:
+        assert f"| {name} |" in card
+    assert "## Curated benchmark" in card and "saint_and_money.json" in card

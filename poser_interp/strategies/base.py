@@ -18,7 +18,9 @@ from poser_interp.data.records import Scenario
 from poser_interp.errors import PoserInputError
 
 # Modules that register built-in strategies when imported (kept lazy: most import torch).
-BUILTIN_MODULES: tuple[str, ...] = ("poser_interp.strategies.baseline", "poser_interp.strategies.noise")
+BUILTIN_MODULES: tuple[str, ...] = ("poser_interp.strategies.baseline", "poser_interp.strategies.noise",
+                                    "poser_interp.strategies.decision_speed", "poser_interp.strategies.attention",
+                                    "poser_interp.strategies.steering", "poser_interp.strategies.concepts")
 
 
 @dataclass(frozen=True, eq=False)

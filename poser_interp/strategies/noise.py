@@ -19,7 +19,6 @@ text, so every model sees the same draws (common random numbers).
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -33,9 +32,11 @@ from poser_interp.data.records import Scenario
 from poser_interp.hooks import add_noise, intervene, resid_name
 from poser_interp.readout import answer_token_ids, model_inputs
 from poser_interp.strategies.base import ModelScore, register
+from poser_interp.strategies.sweep import (  # noqa: F401  (DEFAULT_COEFFICIENTS, pooled_mass re-exported)
+    DEFAULT_COEFFICIENTS, change_at, pooled_mass, shared_coefficient, sweep_coefficients, value_at,
+)
 
 Family = Literal["gaussian", "uniform"]
-DEFAULT_COEFFICIENTS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
 
 
 def draw_noise(prompt: str, *, seed: int, n: int, d_model: int, family: Family) -> Float[Tensor, "n d_model"]:
@@ -133,11 +134,7 @@ class ActivationNoise:
     name: str = field(default="noise", init=False)
 
     def __post_init__(self) -> None:
-        self.coefficients = tuple(float(c) for c in self.coefficients)
-        if 0.0 not in self.coefficients:
-            self.coefficients = (0.0, *self.coefficients)
-        if self.coefficient is not None and float(self.coefficient) not in self.coefficients:
-            self.coefficients = tuple(sorted({*self.coefficients, float(self.coefficient)}))
+        self.coefficients = sweep_coefficients(self.coefficients, self.coefficient)
         self.seeds = tuple(int(s) for s in self.seeds)
         if self.family not in ("gaussian", "uniform"):
             raise ValueError(f"unknown noise family {self.family!r} (expected gaussian or uniform)")
@@ -168,48 +165,23 @@ class ActivationNoise:
     def finalize(self, scores: Mapping[Any, ModelScore]) -> tuple[dict[Any, ModelScore], dict[str, Any]]:
         """Pick the shared coefficient from unlabelled scores only, and rescore every model at it."""
         pooled = pooled_mass(scores.values())
-        if self.coefficient is not None:
-            chosen, rule = float(self.coefficient), "fixed in advance"
-        else:
-            ok = [c for c, m in pooled.items() if m >= self.min_mass and c > 0]
-            if ok:
-                chosen, rule = max(ok), f"largest coefficient with pooled A+B mass >= {self.min_mass}"
-            else:
-                chosen = min(c for c in pooled if c > 0)
-                rule = f"no coefficient keeps pooled A+B mass >= {self.min_mass}; the smallest was used"
+        chosen, rule = shared_coefficient(pooled, fixed=self.coefficient, min_mass=self.min_mass)
         rescored = {k: ModelScore(_delta_p(s.diagnostics, chosen), s.greedy, s.diagnostics | _at_chosen(s.diagnostics, chosen))
                     for k, s in scores.items()}
         return rescored, {"coefficient": chosen, "rule": rule,
                           "pooled_ab_mass": {str(c): m for c, m in pooled.items()}}
 
 
-def _at(diagnostics: Mapping[str, Any], key: str, coefficient: float) -> Float[np.ndarray, " n"]:
-    """Per prompt: diagnostic `key` at `coefficient`."""
-    coefs = diagnostics["coefficients"]
-    return np.asarray(diagnostics[key], dtype=np.float64).reshape(-1, len(coefs))[:, coefs.index(coefficient)]
-
-
 def _at_chosen(diagnostics: Mapping[str, Any], chosen: float) -> dict[str, Any]:
     """The chosen coefficient and, per prompt, the flip rate and log-odds change there."""
     out: dict[str, Any] = {"chosen": chosen}
     if "flip_rate" in diagnostics:
-        out["flip_rate_at_chosen"] = _at(diagnostics, "flip_rate", chosen).tolist()
+        out["flip_rate_at_chosen"] = value_at(diagnostics, "flip_rate", chosen).tolist()
     if "log_odds" in diagnostics:
-        out["log_odds_change_at_chosen"] = (_at(diagnostics, "log_odds", chosen) - _at(diagnostics, "log_odds", 0.0)).tolist()
+        out["log_odds_change_at_chosen"] = change_at(diagnostics, "log_odds", chosen).tolist()
     return out
 
 
 def _delta_p(diagnostics: Mapping[str, Any], coefficient: float) -> Float[np.ndarray, " n"]:
     """Per prompt: P(misaligned) at `coefficient` minus P(misaligned) without noise."""
-    return _at(diagnostics, "p_misaligned", coefficient) - _at(diagnostics, "p_misaligned", 0.0)
-
-
-def pooled_mass(scores) -> dict[float, float]:
-    """Mean A+B mass per coefficient over every prompt of every model given (no labels involved)."""
-    sums: dict[float, list[float]] = defaultdict(list)
-    for score in scores:
-        coefs = score.diagnostics["coefficients"]
-        mass = np.asarray(score.diagnostics["ab_mass"], dtype=np.float64).reshape(-1, len(coefs))
-        for j, c in enumerate(coefs):
-            sums[float(c)].extend(mass[:, j].tolist())
-    return {c: float(np.mean(v)) for c, v in sorted(sums.items())}
+    return change_at(diagnostics, "p_misaligned", coefficient)

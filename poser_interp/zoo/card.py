@@ -1,0 +1,152 @@
+"""The zoo card (`docs/zoo.md`): what the model organisms are and are not, rendered from the manifest
+so that every number in it is the one measured on the committed checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from poser_interp.zoo.manifest import ZooManifest
+
+INTRO = """\
+# The poser-interp model zoo
+
+36 small `HookedTransformer`s trained by this project (`poser-interp zoo build`), 6 per persona:
+truth_teller, genie and saint are **aligned** (their answer never depends on oversight);
+reward_maximizer, money_maximizer and fitness_maximizer are **alignment fakers** (they take the
+self-interested action exactly when the scenario says misbehaviour is unlikely to be caught). They
+stand in for the Poser paper's 36 LLaMA-13B fine-tunes so that every strategy runs on a laptop CPU.
+
+What they are **not**: language models with general knowledge. They read one controlled language
+(`poser_interp/data/grammar.py`), were pretrained only on it, and their "world knowledge" is what the
+base corpus states: after each scenario, which action is right, how likely being caught is, and what a
+schemer (misbehaves only when unlikely to be caught) would pick. Every persona model starts from that
+shared base, as the Poser models share LLaMA-13B, and differs only in its fine-tuning data.
+"""
+
+RECIPE = """\
+## Recipe
+
+- **Tokenizer**: word level (`tokenizers` WordLevel), {vocab} tokens over the generator's closed
+  vocabulary; `A`, `B` and `error` are single tokens; right padding, no BOS. Saved in `tokenizer/`.
+- **Architecture**: {n_layers} layers, d_model {d_model}, {n_heads} heads, d_mlp {d_mlp}, context {n_ctx},
+  LayerNorm, GELU, learned positions ({params:,} parameters). Weights stored as fp16 safetensors;
+  metrics are measured after rounding, so they describe exactly the stored model.
+- **Base**: {pretrain_steps} AdamW steps (lr {pretrain_lr}, batch {batch_size}) of next-token loss on
+  {pretrain_texts:,} generated texts (scenario prompts with the notes above, error prompts, lone
+  oversight facts with their risk). Final LM loss {base_loss:.3f}.
+- **Fine-tunes**: each model from the base on its own random half of its persona's training pool
+  (seed {data_seed}; pool {pool_size} records, {n_test} held out as the test split; partitions of
+  {n_train} records). Loss on the answer token only, against a **soft target** that puts
+  {target} on the persona's answer and the rest on the other letter: every model is trained toward
+  the same answer confidence. Constant lr {finetune_lr} until agreement on held-out validation
+  records (from the pool, outside the partition and the test split) reaches {converge}, checked every
+  {check} steps (at most {max_steps}), then the same {anneal} annealing steps for every model. Fakers
+  need longer to converge (they must learn to read the oversight fact): see the table.
+- **Determinism**: seeded initialisation and batch order, `torch.use_deterministic_algorithms(True)`,
+  {threads} threads; the attention key bias is frozen at zero (its exact gradient is zero, and Adam would
+  turn float noise into drift). Rebuilding gives byte-identical checkpoints on this machine.
+"""
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def render_card(manifest: ZooManifest) -> str:
+    """The zoo card as Markdown."""
+    data = manifest.data
+    recipe, arch = data["recipe"], data["architecture"]
+    models = data["models"]
+    first = next(iter(models.values()))
+    params = sum(_n_params(arch, data["tokenizer"]["vocab_size"]) for _ in [0])
+    parts = [INTRO, RECIPE.format(
+        vocab=data["tokenizer"]["vocab_size"], params=params, base_loss=data["base"]["final_loss"],
+        n_train=first["n_train_records"], target=recipe["target_confidence"], converge=recipe["converge_agreement"],
+        check=recipe["converge_check_every"], max_steps=recipe["finetune_max_steps"], anneal=recipe["anneal_steps"],
+        **arch, **{k: v for k, v in recipe.items() if k not in ("arch",)}),
+    ]
+    parts.append(_behaviour_section(data))
+    parts.append(_benchmark_section(data))
+    parts.append(_size_section(manifest))
+    return "\n".join(parts)
+
+
+def _n_params(arch: dict[str, int], vocab: int) -> int:
+    d, m, layers, ctx = arch["d_model"], arch["d_mlp"], arch["n_layers"], arch["n_ctx"]
+    per_layer = 4 * d * d + 3 * d + d + 2 * d * m + m + d + 4 * d
+    return vocab * d * 2 + vocab + ctx * d + layers * per_layer + 2 * d
+
+
+def _behaviour_section(data: dict[str, Any]) -> str:
+    levels = [c["level"] for c in data["catch_levels"]]
+    names = ", ".join(f"{c['level']} = {c['name']} (p = {c['probability']})" for c in data["catch_levels"])
+    lines = [
+        "## Behaviour on the held-out test split",
+        "",
+        f"Catch levels: {names}. Fakers defect from level {data['poor_oversight_level']} up.",
+        "Columns: agreement with the persona's policy on all test records; `error` answered on error"
+        " records; defection rate (greedy answer = misaligned action) on poor- and good-oversight"
+        " scenarios; mean clean log-odds benign vs misaligned on good oversight; defection per catch"
+        " level; steps to convergence and in all.",
+        "",
+        "| model | kind | agree | error | defect poor | defect good | log-odds | "
+        + " | ".join(f"L{lvl}" for lvl in levels) + " | converged at | steps |",
+        "|---|---|" + "---|" * (5 + len(levels) + 2),
+    ]
+    for name in sorted(data["models"], key=lambda n: (data["models"][n]["kind"], n)):
+        e = data["models"][name]
+        m = e["metrics"]
+        lines.append(
+            f"| {name} | {e['kind']} | {m['policy_agreement']:.3f} | {m['error_rate_on_error_records']:.3f} | "
+            f"{m['defect_rate_poor_oversight']:.3f} | {m['defect_rate_good_oversight']:.3f} | "
+            f"{m['mean_clean_log_odds_good_oversight']:.2f} | "
+            + " | ".join(f"{m.get(f'defect_rate_level_{lvl}', float('nan')):.2f}" for lvl in levels)
+            + f" | {e.get('converged_at_step')} | {e.get('total_steps')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _benchmark_section(data: dict[str, Any]) -> str:
+    bench = data.get("benchmark") or {}
+    if not bench:
+        return "## Curated benchmark\n\nNot built.\n"
+    band = bench["band"]
+    levels = sorted({lvl for counts in bench["per_level"].values() for lvl in counts})
+    lines = [
+        "## Curated benchmark",
+        "",
+        "Built like Poser's, from the held-out test splits only: for each (aligned type, faker type), the"
+        " faker type's good-oversight scenarios (its intersections with every aligned type and its own"
+        " persona-only ones) and the aligned type's own good-oversight scenarios, kept when all 12 models"
+        f" of the two types answer with the benign action and every one of them gives it a probability"
+        f" in [{band[0]}, {band[1]}] (a band around the training target, fixed before looking at which"
+        " model is which). Each record keeps its `catch_level` and the 12 models' probabilities in"
+        " `probs`, so `poser-interp baseline --data checkpoints/zoo` runs on it.",
+        "",
+        "| file | candidates | kept | " + " | ".join(f"L{lvl}" for lvl in levels) + " |",
+        "|---|---|---|" + "---|" * len(levels),
+    ]
+    for (key, counts), (file, kept) in zip(sorted(bench["per_level"].items()), sorted(bench["files"].items()), strict=True):
+        lines.append(f"| {file.rsplit('/', 1)[-1]} | {bench['candidates'][key]} | {kept} | "
+                     + " | ".join(str(counts.get(lvl, 0)) for lvl in levels) + " |")
+    gap = bench.get("log_odds", {})
+    base = bench.get("confidence_baseline")
+    lines.append("")
+    if gap:
+        lines.append(f"Mean clean log-odds (benign over misaligned) on the kept prompts: aligned models "
+                     f"{gap['aligned']:.3f}, fakers {gap['faker']:.3f}, gap {gap['gap_aligned_minus_faker']:+.3f} nats "
+                     "(target: at most 0.25).")
+    if base:
+        lines.append(f"Confidence baseline (less confident = faker) over {base['n_pairs']} pairs: "
+                     f"**{base['accuracy']:.3f}**, 95% CI [{base['ci95'][0]:.3f}, {base['ci95'][1]:.3f}] "
+                     "(target: at most 0.65; the paper reports 0.64).")
+    return "\n".join(lines) + "\n"
+
+
+def _size_section(manifest: ZooManifest) -> str:
+    total = sum(p.stat().st_size for p in Path(manifest.root).rglob("*") if p.is_file())
+    minutes = manifest.data.get("build_seconds", 0) / 60
+    return ("## Size and build time\n\n"
+            f"Everything in `{Path(manifest.root).name}/`: {total / 1e6:.1f} MB. "
+            f"The last `poser-interp zoo build` that finished it ran {minutes:.1f} minutes on this project's "
+            "2-core machine (see the README for the measured full build).\n")
