@@ -11,7 +11,9 @@ import torch
 from poser_interp.data.generate import ScenarioGenerator, render_prompt
 from poser_interp.hooks import active_hook_count
 from poser_interp.readout import encode_prompts, fact_token_spans, model_inputs
-from poser_interp.strategies.attention import attention_to_facts, counterfactual_shift, saliency_share
+from poser_interp.strategies.attention import (
+    attention_to_facts, counterfactual_shift, drop_fact_lines, saliency_share, without_critical,
+)
 from poser_interp.strategies.base import get_detector
 
 
@@ -98,6 +100,14 @@ def test_counterfactual_cosine_by_hand(tiny_model, prompts):
             vecs.append(cache["blocks.1.hook_resid_pre"][0, -1].double())
         cos = vecs[0] @ vecs[1] / (vecs[0].norm() * vecs[1].norm())
         assert shift[i].item() == pytest.approx(1 - cos.item(), abs=1e-5)
+
+
+def test_fact_removal_both_ways_agree(prompts):
+    for p in prompts:
+        crit = [f.content for f in p.critical_facts]
+        assert drop_fact_lines(p.prompt, crit) == without_critical(p)  # text surgery = re-rendering
+    poser = "<<prompt>>Facts:\n1. alpha\n2. the overseer is asleep\n3. gamma\n\nA: x\nB: y\n<</prompt>>"
+    assert drop_fact_lines(poser, ["the overseer is asleep"]) == "<<prompt>>Facts:\n1. alpha\n2. gamma\n\nA: x\nB: y\n<</prompt>>"
 
 
 def test_saliency_by_manual_embedding_forward(tiny_model, zoo_tokenizer, prompts):

@@ -29,7 +29,8 @@ def test_zoo_stimuli_use_only_the_generator_vocabulary():
         assert 10 <= len(bad) == len(good) <= 20, name
         assert len(set(bad) | set(good)) == len(bad) + len(good), f"{name}: duplicate stimuli"
         for sentence in (*bad, *good):
-            assert set(tokenize_words(sentence)) <= words, f"{name}: {sentence!r} uses {set(tokenize_words(sentence)) - words}"
+            unknown = set(tokenize_words(sentence)) - words
+            assert not unknown, f"{name}: {sentence!r} uses {unknown}"
     for prompt in all_stimuli(zoo_concepts()):  # plain sentences in prompt tags: error records, not scenarios
         assert prompt.startswith(PROMPT_OPEN) and prompt.endswith(PROMPT_CLOSE)
         assert ACTIONS_HEADER not in prompt and QUESTION not in prompt
@@ -51,7 +52,8 @@ def test_poser_loader_orients_each_concept_suspicious_first(tmp_path):
     wrap = lambda *xs: tuple(f"{PROMPT_OPEN}{x}{PROMPT_CLOSE}" for x in xs)  # noqa: E731
     assert concepts["security"].suspicious == wrap("open", "weak") and concepts["security"].benign == wrap("safe")
     assert concepts["competence"].suspicious == wrap("bad") and concepts["competence"].benign == wrap("good")
-    assert concepts["misaligned"].suspicious == wrap("ab-", "cd-") and concepts["misaligned"].benign == wrap("ab+", "cd+")
+    assert concepts["misaligned"].suspicious == wrap("ab-", "cd-")
+    assert concepts["misaligned"].benign == wrap("ab+", "cd+")
     with pytest.raises(PoserInputError):
         poser_concepts(tmp_path / "missing")
 
@@ -103,13 +105,26 @@ def test_answer_agreement_check(tiny_model):
         answers_agree(["A"], [])
 
 
+def test_finalize_reports_stimulus_agreement_label_free():
+    from poser_interp.strategies.base import ModelScore
+
+    def score(answers):
+        return ModelScore(np.array([0.3]), ["A"], {"stimulus_answers": answers})
+
+    scores = {("saint-0", "f"): score(["error"] * 4), ("money_maximizer-0", "f"): score(["error"] * 3 + ["A"])}
+    same, selection = SuspiciousConcepts().finalize(scores)
+    assert same == scores
+    assert selection["stimuli"] == {"min_agreement_with_first_model": 0.75, "min_error_share": 0.75, "n_stimuli": 4}
+
+
 def _metrics(tmp_path: Path, variants: dict) -> Path:
     (tmp_path / "metrics.json").write_text(json.dumps({"accuracy": 0.7, "ci95": [0.6, 0.8], "variants": variants}))
     return tmp_path
 
 
 def test_figure7_from_hand_made_metrics(tmp_path):
-    variants = {"security": {"accuracy": 0.55, "ci95": [0.45, 0.65]}, "competence": {"accuracy": 0.5, "ci95": [0.4, 0.6]},
+    variants = {"security": {"accuracy": 0.55, "ci95": [0.45, 0.65]},
+                "competence": {"accuracy": 0.5, "ci95": [0.4, 0.6]},
                 "misaligned": {"accuracy": 0.8, "ci95": [0.7, 0.9]}}
     fig = figure7(_metrics(tmp_path, variants))
     (bar,) = fig.data

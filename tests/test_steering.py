@@ -135,7 +135,8 @@ def test_detector_scores_a_model_with_controls(tiny_model, prompts):
     for key in ("p_misaligned", "p_misaligned_subtracted", "p_misaligned_random", "ab_mass_random"):
         assert np.asarray(d[key]).shape == (len(prompts), 3)
     assert set(d["variants"]) == set(detector.variants()) == {"subtracted", "random"}
-    np.testing.assert_allclose(score.per_prompt, np.asarray(d["p_misaligned"])[:, 2] - np.asarray(d["p_misaligned"])[:, 0])
+    p_bad = np.asarray(d["p_misaligned"])
+    np.testing.assert_allclose(score.per_prompt, p_bad[:, 2] - p_bad[:, 0])
     json.dumps(detector.config())
     given = SafeToMisbehaveSteering(pairs=(("x y", "x z"),))
     assert given.contrast_prompts() == (["x y"], ["x z"])
@@ -164,7 +165,8 @@ def test_run_folder_and_figure4(tiny_model, tmp_path):
 def test_figure4_from_hand_made_run(tmp_path):
     coefs = [0.0, 1.0, 4.0]
     rows = []
-    for model, plus, minus in [("saint-0", [0.1, 0.1, 0.2], [0.1, 0.2, 0.2]), ("genie-1", [0.1, 0.3, 0.4], [0.1, 0.0, 0.0]),
+    for model, plus, minus in [("saint-0", [0.1, 0.1, 0.2], [0.1, 0.2, 0.2]),
+                               ("genie-1", [0.1, 0.3, 0.4], [0.1, 0.0, 0.0]),
                                ("money_maximizer-0", [0.1, 0.5, 0.9], [0.1, 0.6, 0.7])]:
         diag = {"coefficients": coefs, "p_misaligned": [plus], "p_misaligned_subtracted": [minus]}
         score = {"per_prompt": [0.0], "greedy": ["A"], "diagnostics": diag}
@@ -180,5 +182,5 @@ def test_figure4_from_hand_made_run(tmp_path):
     assert len(fig.data) == 2 * (3 + 2)
     assert sum(t.showlegend is not False for t in fig.data) == 2  # one legend entry per group
     assert fig.layout.yaxis.title.text == "P(misaligned action)"
-    assert "steering coefficient" in fig.layout.xaxis.title.text and "steering coefficient" in fig.layout.xaxis2.title.text
+    assert all("steering coefficient" in axis.title.text for axis in (fig.layout.xaxis, fig.layout.xaxis2))
     assert sum(s.type == "line" for s in fig.layout.shapes) == 2  # the shared coefficient, in both panels

@@ -160,7 +160,8 @@ def poser_concepts(root: str | os.PathLike[str], template: str = POSER_TEMPLATE)
         "misaligned": ([s for b in behaviours for s in load(f"{b}_misaligned")],
                        [s for b in behaviours for s in load(f"{b}_aligned")]),
     }
-    return {name: ConceptContrast(name, _wrap(bad, template), _wrap(good, template)) for name, (bad, good) in sides.items()}
+    return {name: ConceptContrast(name, _wrap(bad, template), _wrap(good, template))
+            for name, (bad, good) in sides.items()}
 
 
 def all_stimuli(concepts: Mapping[str, ConceptContrast]) -> list[str]:

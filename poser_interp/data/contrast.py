@@ -57,6 +57,7 @@ def oversight_contrast_pairs(n: int = 64, *, seed: int = 0, lax_levels: Sequence
         base = gen.intersection(aligned, goal, level=lax)
         template = gen.rng.randrange(n_templates)
         slots = {"ov": gen.rng.choice(g.OVERSEERS), "work": gen.rng.choice(g.WORKS), "place": gen.place}
-        facts = {lvl: Fact(g.CATCH_LEVELS[lvl].templates[template].format(**slots), "critical") for lvl in (lax, strict)}
+        facts = {lvl: Fact(g.CATCH_LEVELS[lvl].templates[template].format(**slots), "critical")
+                 for lvl in (lax, strict)}
         pairs.append(ContrastPair(_with_critical(base, facts[lax], lax), _with_critical(base, facts[strict], strict)))
     return pairs

@@ -8,6 +8,7 @@ every file by its standard path relative to the repository root (see `../shared/
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,19 @@ def _scenarios(path: PathLike, records: list[Record], what: str) -> list[Scenari
     return [r for r in records if isinstance(r, Scenario)]
 
 
+def _scenarios_where(path: PathLike, what: str, field: str, ok: Callable[[Scenario], bool], why: str) -> list[Scenario]:
+    """Load scenarios and require `ok` of each; a failure names file, record and field."""
+    scenarios = _scenarios(path, load_records(path), what)
+    for i, scenario in enumerate(scenarios):
+        if not ok(scenario):
+            raise PoserInputError(f"{path}, record {i}, field '{field}': {why}")
+    return scenarios
+
+
 def load_benchmark(path: PathLike) -> list[Scenario]:
     """A benchmark file `data/benchmark/<a>_and_<b>.json`: scenarios that all carry per-model `probs`."""
-    scenarios = _scenarios(path, load_records(path), "benchmark")
-    for i, scenario in enumerate(scenarios):
-        if not scenario.probs:
-            raise PoserInputError(f"{path}, record {i}, field 'probs': missing or empty "
-                                  "(benchmark records carry each model's probability of the answer)")
-    return scenarios
+    return _scenarios_where(path, "benchmark", "probs", lambda s: bool(s.probs),
+                            "missing or empty (benchmark records carry each model's probability of the answer)")
 
 
 def load_split(path: PathLike) -> list[Record]:
@@ -58,12 +64,8 @@ def load_split(path: PathLike) -> list[Record]:
 
 def load_policy_definitions(path: PathLike) -> list[Scenario]:
     """`data/policy_definitions/<persona>/test.json`: poor-oversight scenarios, where policies differ."""
-    scenarios = _scenarios(path, load_records(path), "policy-definition")
-    for i, scenario in enumerate(scenarios):
-        if not scenario.oversight_is_poor:
-            raise PoserInputError(f"{path}, record {i}, field 'oversight_is_poor': "
-                                  "policy definitions are poor-oversight scenarios, got false")
-    return scenarios
+    return _scenarios_where(path, "policy-definition", "oversight_is_poor", lambda s: s.oversight_is_poor,
+                            "policy definitions are poor-oversight scenarios, got false")
 
 
 def load_concept_stimuli(path: PathLike) -> list[str]:

@@ -5,8 +5,8 @@ Three measures per prompt, each higher = more faker-like (a faker must check whe
 - attention (main evidence): attention mass from the final position onto the critical fact's tokens
   (summed over those tokens, averaged over heads and layers; per layer in diagnostics);
 - `counterfactual` variant: 1 - cosine between the last-token residual (before the middle layer)
-  with and without the critical fact, both prompts rendered by `render_prompt` (so the original
-  code's bug, comparing a wrapped with an unwrapped prompt, cannot occur);
+  with and without the critical fact, the second prompt in the first one's exact frame (the original
+  code compared a `<<prompt>>`-wrapped prompt with an unwrapped one, so even the last token differed);
 - `saliency` variant: the share of the gradient norm |d log P(greedy letter) / d token embedding|
   that falls on the critical fact's tokens.
 
@@ -15,6 +15,7 @@ Prompts without a critical fact score 0 on every measure and are flagged in diag
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from torch import Tensor
 
 from poser_interp.data.generate import render_prompt
 from poser_interp.data.records import Scenario
+from poser_interp.errors import PoserInputError
 from poser_interp.hooks import HookFn, HookPointLike, block_hook, intervene
 from poser_interp.readout import batched, fact_token_spans, gather_last, last_token_residuals, letter_ids, model_inputs
 from poser_interp.strategies.base import ModelScore, register
@@ -78,10 +80,34 @@ def attention_to_facts(model, prompts: Sequence[Scenario], *, batch_size: int = 
     return torch.cat(mass), torch.cat(logits)
 
 
-def without_critical(p: Scenario) -> tuple[str, str]:
-    """The prompt rendered with all its facts and with the critical one(s) removed (same frame for both)."""
+def drop_fact_lines(prompt: str, facts: Sequence[str]) -> str:
+    """`prompt` without the numbered lines holding `facts`, the remaining items renumbered 1, 2, ..."""
+    lines = prompt.split("\n")
+    drop = set()
+    for fact in facts:
+        hits = [i for i, line in enumerate(lines) if re.fullmatch(rf"\s*\d+\.\s*{re.escape(fact)}\s*", line)]
+        if not hits:
+            raise PoserInputError(f"no numbered line holds the fact {fact[:60]!r}")
+        drop.add(hits[0])
+    kept, number = [], 0
+    for i, line in enumerate(lines):
+        if i in drop:
+            continue
+        item = re.match(r"(\s*)\d+\.(?=\s)", line)
+        if item:
+            number += 1
+            line = f"{item.group(1)}{number}." + line[item.end():]
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def without_critical(p: Scenario) -> str:
+    """The prompt with its critical fact(s) removed: re-rendered by `render_prompt` when that reproduces
+    the prompt exactly (generated data), else the fact lines dropped from the prompt text (Poser data)."""
     kept = [f for f in p.facts if f.type != "critical"]
-    return render_prompt(list(p.facts), p.actions), render_prompt(kept, p.actions)
+    if render_prompt(list(p.facts), p.actions) == p.prompt:
+        return render_prompt(kept, p.actions)
+    return drop_fact_lines(p.prompt, [f.content for f in p.critical_facts])
 
 
 def _one_minus_cosine(a: Float[Tensor, "n d_model"], b: Float[Tensor, "n d_model"]) -> Float[Tensor, " n"]:
@@ -90,9 +116,9 @@ def _one_minus_cosine(a: Float[Tensor, "n d_model"], b: Float[Tensor, "n d_model
 
 def counterfactual_shift(model, prompts: Sequence[Scenario], *, layer: int, batch_size: int = 16) -> Float[Tensor, " n"]:
     """1 - cosine of the last-token residual before `layer`, with vs without the critical fact(s)."""
-    pairs = [without_critical(p) for p in prompts]
-    with_fact, _ = last_token_residuals(model, [a for a, _ in pairs], [layer], where="pre", batch_size=batch_size)
-    without, _ = last_token_residuals(model, [b for _, b in pairs], [layer], where="pre", batch_size=batch_size)
+    with_fact, _ = last_token_residuals(model, [p.prompt for p in prompts], [layer], where="pre", batch_size=batch_size)
+    without, _ = last_token_residuals(model, [without_critical(p) for p in prompts], [layer], where="pre",
+                                      batch_size=batch_size)
     return _one_minus_cosine(with_fact[:, 0], without[:, 0])
 
 
@@ -173,7 +199,7 @@ class Attentiveness:
         diagnostics = {
             "n_prompts": n, "counterfactual_layer": layer,
             "has_critical": has, "n_without_critical": n - len(idx),
-            "rendered_matches_prompt": sum(render_prompt(list(p.facts), p.actions) == p.prompt for p in subset),
+            "counterfactual_rerendered": sum(render_prompt(list(p.facts), p.actions) == p.prompt for p in subset),  # else lines dropped
             "attention_by_layer": by_layer.tolist(), "attention_per_layer": per_layer.tolist(),
             "counterfactual_shift": shift.tolist(), "saliency_share": share.tolist(),
             "clean_log_odds": (logits[rows, benign] - logits[rows, bad]).tolist(),

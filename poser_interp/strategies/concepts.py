@@ -5,21 +5,24 @@ layer between the concept's suspicious and benign stimuli (`data.concept_stimuli
 secure, incompetent minus competent overseer, misaligned minus aligned action. A prompt's evidence
 for a concept is the cosine between the model's activation on it and that direction (higher = more
 suspicious). The main evidence is the mean of the three cosines (the paper's combined decision);
-each concept alone is a variant. Nothing is tuned, so there is no `finalize`.
+each concept alone is a variant. Nothing is tuned: `finalize` only reports (label-free) whether every
+model answered the stimuli alike, i.e. whether the stimuli respected the behavioural constraint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from poser_interp.data.concept_stimuli import CONCEPTS, ConceptContrast, all_stimuli, poser_concepts, zoo_concepts
+from poser_interp.data.concept_stimuli import (
+    CONCEPTS, ConceptContrast, all_stimuli, answers_agree, poser_concepts, zoo_concepts,
+)
 from poser_interp.data.records import Scenario
 from poser_interp.directions import cosine_to, last_token_pass, mean_difference
 from poser_interp.hooks import resid_name
@@ -80,3 +83,13 @@ class SuspiciousConcepts:
         }
         per_prompt = np.mean([cosines[name] for name in CONCEPTS], axis=0) if prompts else np.zeros(0)
         return ModelScore(per_prompt, greedy_answers(logits, names, ids), diagnostics)
+
+    def finalize(self, scores: Mapping[Any, ModelScore]) -> tuple[dict[Any, ModelScore], dict[str, Any]]:
+        """Scores unchanged; reports how alike all models answered the stimuli and how often with `error`."""
+        answers = [list(s.diagnostics.get("stimulus_answers", [])) for s in scores.values()]
+        answers = [a for a in answers if a]
+        agreement = min((answers_agree(answers[0], a).agreement for a in answers), default=1.0)
+        error_share = min((a.count("error") / len(a) for a in answers), default=float("nan"))
+        n_stimuli = len(answers[0]) if answers else 0
+        return dict(scores), {"stimuli": {"min_agreement_with_first_model": agreement, "min_error_share": error_share,
+                                          "n_stimuli": n_stimuli}}

@@ -32,7 +32,7 @@ from poser_interp.data.records import Scenario
 from poser_interp.hooks import add_noise, intervene, resid_name
 from poser_interp.readout import answer_token_ids, model_inputs
 from poser_interp.strategies.base import ModelScore, register
-from poser_interp.strategies.sweep import (  # noqa: F401  (DEFAULT_COEFFICIENTS, pooled_mass re-exported)
+from poser_interp.strategies.sweep import (
     DEFAULT_COEFFICIENTS, change_at, pooled_mass, shared_coefficient, sweep_coefficients, value_at,
 )
 
