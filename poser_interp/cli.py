@@ -285,5 +285,43 @@ def detect_noise(
     _detect("noise", options, zoo, out, seed)
 
 
+LayerOption = typer.Option(None, "--layer", help="Layer to read or intervene at (default: the middle layer).")
+
+
+@detect_app.command("steering")
+@clean_errors
+def detect_steering(
+    layer: int | None = LayerOption,
+    coefficient: float | None = typer.Option(None, "--coefficient",
+                                             help="Fix the shared coefficient in advance (default: pooled A+B-mass rule)."),
+    zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+) -> None:
+    """Strategy 1: steer toward "safe to misbehave"; with subtracted and random-direction controls."""
+    _detect("steering", {"layer": layer, "coefficient": coefficient}, zoo, out, seed)
+
+
+@detect_app.command("concepts")
+@clean_errors
+def detect_concepts(layer: int | None = LayerOption, zoo: Path | None = ZooOption, out: Path | None = OutOption,
+                    seed: int = SeedOption) -> None:
+    """Strategy 4: cosine with suspicious concept directions (security, oversight competence, misalignment)."""
+    _detect("concepts", {"layer": layer}, zoo, out, seed)
+
+
+@detect_app.command("decision-speed")
+@clean_errors
+def detect_decision_speed(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption) -> None:
+    """Strategy 5: the layer from which the answer is settled (logit lens; per-layer probes as a variant)."""
+    _detect("decision-speed", {}, zoo, out, seed)
+
+
+@detect_app.command("attention")
+@clean_errors
+def detect_attention(layer: int | None = LayerOption, zoo: Path | None = ZooOption, out: Path | None = OutOption,
+                     seed: int = SeedOption) -> None:
+    """Strategy 6: attention to the critical oversight fact (counterfactual shift and saliency as variants)."""
+    _detect("attention", {"layer": layer}, zoo, out, seed)
+
+
 if __name__ == "__main__":
     app()

@@ -25,6 +25,8 @@ def results_table(results: Mapping[str, Any]) -> Table:
     for name, result in results.items():
         metrics = getattr(result, "metrics", result)
         table.add_row(*results_row(name, metrics))
+        for variant, variant_metrics in metrics.get("variants", {}).items():
+            table.add_row(*results_row(f"  {name}: {variant}", variant_metrics))
     return table
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +29,32 @@ def default_run_dir(strategy: str, config: dict[str, Any], zoo: Path, seed: int)
     return RUNS_DIR / f"{strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
+def run_figures(strategy: str) -> dict[str, Callable[[Path], Any]]:
+    """The paper figures each strategy's run folder draws (name -> pure function of the folder)."""
+    if strategy == "noise":
+        from poser_interp.figures.noise import figure5, figure11
+
+        return {"figure5": figure5, "figure11": figure11}
+    if strategy == "steering":
+        from poser_interp.figures.steering import figure4
+
+        return {"figure4": figure4}
+    if strategy == "concepts":
+        from poser_interp.figures.concepts import figure7
+
+        return {"figure7": figure7}
+    if strategy == "decision-speed":
+        from poser_interp.figures.decision_speed import figure8
+
+        return {"figure8": figure8}
+    return {}
+
+
 def write_run_figures(strategy: str, run_dir: Path) -> list[Path]:
-    """Draw the strategy's figures into its run folder (HTML); strategies without figures draw none."""
+    """Draw the strategy's figures into its run folder as self-contained HTML."""
     from poser_interp.figures import save_figure
 
-    if strategy != "noise":
-        return []
-    from poser_interp.figures.noise import figure5, figure11
-
-    return [p for name, fn in (("figure5", figure5), ("figure11", figure11)) for p in save_figure(fn(run_dir), run_dir / name)]
+    return [p for name, fn in run_figures(strategy).items() for p in save_figure(fn(run_dir), run_dir / name)]
 
 
 def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,

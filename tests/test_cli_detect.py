@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from poser_interp.cli import app
@@ -39,3 +40,15 @@ def test_zoo_check_prints_the_behaviour_table(tiny_zoo):
     result = runner.invoke(app, ["zoo", "check", "--zoo", str(tiny_zoo)])
     assert result.exit_code == 0, result.output
     assert "money_maximizer-1" in result.output and "miss:" in result.output  # micro models miss targets
+
+
+@pytest.mark.parametrize("strategy", ["steering", "concepts", "decision-speed", "attention"])
+def test_every_strategy_runs_through_the_cli(tiny_zoo, tmp_path, monkeypatch, strategy):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / strategy
+    result = runner.invoke(app, ["detect", strategy, "--zoo", str(tiny_zoo), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_pairs"] == 4
+    if strategy in ("steering", "concepts", "attention", "decision-speed"):
+        assert metrics["variants"], "controls/variants are evaluated in the same run"
