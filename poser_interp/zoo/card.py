@@ -45,7 +45,8 @@ RECIPE = """\
   need longer to converge (they must learn to read the oversight fact): see the table.
 - **Determinism**: seeded initialisation and batch order, `torch.use_deterministic_algorithms(True)`,
   {threads} threads; the attention key bias is frozen at zero (its exact gradient is zero, and Adam would
-  turn float noise into drift). Rebuilding gives byte-identical checkpoints on this machine.
+  turn float noise into drift). Rebuilding gives byte-identical checkpoints on the same machine (tested
+  on the tiny preset; the full build was not run twice).
 """
 
 
