@@ -58,7 +58,7 @@ def test_poser_loader_orients_each_concept_suspicious_first(tmp_path):
         poser_concepts(tmp_path / "missing")
 
 
-@pytest.mark.skipif(not POSER_ROOT.is_dir(), reason="no Poser data folder")
+@pytest.mark.skipif(not POSER_ROOT.is_dir(), reason="../shared/poser-data is absent (the Poser concept stimuli live there)")
 def test_poser_loader_on_the_released_stimuli():
     concepts = poser_concepts(POSER_ROOT)
     assert [len(concepts[n].suspicious) for n in CONCEPTS] == [10, 10, 90]

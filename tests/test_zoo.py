@@ -44,8 +44,7 @@ def test_load_model_reproduces_the_stored_weights(tiny_zoo):
 
 def test_benchmark_is_readable_by_the_baseline(tiny_zoo):
     bench = json.loads((tiny_zoo / "data/benchmark/saint_and_money.json").read_text())
-    if not bench:
-        pytest.skip("the 8-step tiny models are too weak for any prompt to pass the confidence band")
+    assert bench, "the tiny preset keeps every all-benign prompt (no confidence band)"
     result = confidence_baseline(tiny_zoo)
     assert result.n_pairs == 4
 
