@@ -6,12 +6,9 @@ the checkpoints, so TransformerLens's `to_tokens`/`to_str_tokens` work on zoo mo
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 
 from poser_interp.data.generate import TOKEN_PATTERN, vocabulary
-from poser_interp.errors import PoserInputError
 
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>")
 
@@ -25,13 +22,6 @@ def build_tokenizer() -> Tokenizer:
         pre_tokenizers.Split(Regex(TOKEN_PATTERN), behavior="isolated"),
     ])
     return tok
-
-
-def load_tokenizer(path: str | Path) -> Tokenizer:
-    try:
-        return Tokenizer.from_file(str(path))
-    except Exception as err:  # tokenizers raises a bare Exception on bad files
-        raise PoserInputError(f"{path}: not a readable tokenizer file ({str(err).splitlines()[0]})") from None
 
 
 def as_hf_tokenizer(tok: Tokenizer):  # -> transformers.PreTrainedTokenizerFast
