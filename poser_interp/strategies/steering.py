@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -106,6 +107,8 @@ class SafeToMisbehaveSteering:
     name: str = field(default="steering", init=False)
 
     def __post_init__(self) -> None:
+        # Per model (by identity; not a field): its contrast direction is the same for each benchmark file.
+        self._directions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.coefficients = sweep_coefficients(self.coefficients, self.coefficient)
         self.lax_levels = tuple(int(x) for x in self.lax_levels)
         self.strict_levels = tuple(int(x) for x in self.strict_levels)
@@ -138,7 +141,10 @@ class SafeToMisbehaveSteering:
     def score(self, model, prompts: Sequence[Scenario]) -> ModelScore:
         layer = model.cfg.n_layers // 2 if self.layer is None else self.layer
         hook = resid_name(layer)
-        raw, contrast_info = contrast_direction(model, *self.contrast_prompts(), hook=hook, batch_size=self.batch_size)
+        if hook not in self._directions.get(model, {}):
+            self._directions.setdefault(model, {})[hook] = contrast_direction(
+                model, *self.contrast_prompts(), hook=hook, batch_size=self.batch_size)
+        raw, contrast_info = self._directions[model][hook]
         direction = unit(raw)
         control = random_unit(model.cfg.d_model, seed=self.random_seed).to(direction)
         sweep = steering_sweep(model, prompts, torch.stack([direction, -direction, control]), hook=hook,
