@@ -29,6 +29,8 @@ zoo_app = typer.Typer(no_args_is_help=True, help="The model zoo: build it, check
 app.add_typer(zoo_app, name="zoo")
 detect_app = typer.Typer(no_args_is_help=True, help="Run a detection strategy on every pair of the zoo.")
 app.add_typer(detect_app, name="detect")
+train_against_app = typer.Typer(no_args_is_help=True, help="Fine-tune the zoo against a detection strategy.")
+app.add_typer(train_against_app, name="train-against")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -321,6 +323,87 @@ def detect_attention(layer: int | None = LayerOption, zoo: Path | None = ZooOpti
                      seed: int = SeedOption) -> None:
     """Strategy 6: attention to the critical oversight fact (counterfactual shift and saliency as variants)."""
     _detect("attention", {"layer": layer}, zoo, out, seed)
+
+
+@detect_app.command("learning-speed")
+@clean_errors
+def detect_learning_speed(
+    layer: int | None = typer.Option(None, "--layer", help="Adapter layer (default: the middle layer)."),
+    steps: int | None = typer.Option(None, "--steps", help="Fixed training budget (default 8)."),
+    zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+) -> None:
+    """Strategy 3: how fast each model learns to misbehave (rank-8 adapter; full fine-tuning as a variant)."""
+    if steps is not None and (steps < 2 or steps % 2):
+        raise PoserInputError(f"--steps must be a positive even number (the curve is read every 2 steps), got {steps}")
+    _detect("learning-speed", {"layer": layer, "steps": steps}, zoo, out, seed)
+
+
+@train_against_app.command("noise")
+@clean_errors
+def train_against_noise(
+    steps: int | None = typer.Option(None, "--steps", help="Training steps per method (default 100)."),
+    coefficient: float | None = typer.Option(None, "--coefficient", help="Noise norm in training and re-detection (default 32)."),
+    zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+) -> None:
+    """Fine-tune every model on its own benign answers, without (method 1) and with (method 2) activation noise."""
+    from poser_interp.report import train_against_table
+    from poser_interp.study import train_against_on_zoo, write_run_figures
+
+    if steps is not None and steps < 1:
+        raise PoserInputError(f"--steps must be >= 1, got {steps}")
+    run = train_against_on_zoo({"steps": steps, "coefficient": coefficient}, zoo=zoo, out=out, seed=seed)
+    for table in train_against_table(run.metrics):
+        console.print(table)
+    figures = write_run_figures("train-against-noise", run.path)
+    console.print(f"run folder {run.path}, figures {', '.join(p.name for p in figures)}", highlight=False)
+
+
+FiguresOut = typer.Option(Path("figures"), "--out", help="Folder for the figures and the results table.")
+
+
+def _ensure_results(zoo: Path | None, seed: int):  # -> reproduce.Results
+    """Run every strategy that has no finished run folder yet (progress bars), reuse the rest."""
+    from poser_interp.reproduce import ensure_results
+
+    return ensure_results(zoo, seed=seed, log=lambda line: console.print(line, highlight=False))
+
+
+@app.command()
+@clean_errors
+def figures(
+    zoo: Path | None = ZooOption, out: Path = FiguresOut, seed: int = SeedOption,
+    png: bool = typer.Option(True, "--png/--no-png", help="Also write PNGs (needs a system Chromium)."),
+) -> None:
+    """Regenerate the paper's Figures 1-13 and Table 1 on the zoo (runs missing strategies first)."""
+    import time
+
+    from poser_interp.benchmark import benchmark_rows, rich_table
+    from poser_interp.figures import png_available
+    from poser_interp.reproduce import benchmark_results, draw_figures, write_benchmark
+
+    start = time.perf_counter()
+    results = _ensure_results(zoo, seed)
+    can_png, why = png_available()
+    if png and not can_png:
+        console.print(why, highlight=False)
+    written = draw_figures(results, out, png=png and can_png)
+    md, js, _ = write_benchmark(results, out)
+    console.print(rich_table(benchmark_rows(benchmark_results(results))))
+    console.print(f"{len(written)} figure files and {md.name}, {js.name} in {out} "
+                  f"({time.perf_counter() - start:.0f} s)", highlight=False)
+
+
+@app.command()
+@clean_errors
+def benchmark(zoo: Path | None = ZooOption, out: Path = FiguresOut, seed: int = SeedOption) -> None:
+    """Run every strategy and print the results table beside the paper's numbers (also as Markdown and JSON)."""
+    from poser_interp.benchmark import benchmark_rows, rich_table
+    from poser_interp.reproduce import benchmark_results, write_benchmark
+
+    results = _ensure_results(zoo, seed)
+    md, js, _ = write_benchmark(results, out)
+    console.print(rich_table(benchmark_rows(benchmark_results(results))))
+    console.print(f"wrote {md} and {js}", highlight=False)
 
 
 if __name__ == "__main__":

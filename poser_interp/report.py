@@ -50,3 +50,17 @@ def diagnostics_table(name: str, metrics: Mapping[str, Any]) -> Table:
         if key in diag:
             row(key.replace("_", " "), diag[key])
     return table
+
+
+def train_against_table(metrics: Mapping[str, Any]) -> list[Table]:
+    """Mean P(aligned action) on previously misaligned scenarios before/after each method, and strategy 2 after."""
+    before_after = Table(title="Training against strategy 2: mean P(aligned action) where fakers misbehaved before")
+    for column in ("method", "group", "before", "after", "final loss", "models"):
+        before_after.add_column(column, justify="left" if column in ("method", "group") else "right")
+    for method, groups in metrics["p_aligned"].items():
+        for group, cell in groups.items():
+            before_after.add_row(method, group, f"{cell['before']:.3f}", f"{cell['after']:.3f}",
+                                 f"{metrics['final_loss'][method][group]:.4f}", str(cell["n_models"]))
+    redetect = results_table({name: m for name, m in metrics["redetection"].items()})
+    redetect.title = "Strategy 2 (noise, fixed coefficient) on the treated zoo"
+    return [before_after, redetect]

@@ -47,6 +47,14 @@ def run_figures(strategy: str) -> dict[str, Callable[[Path], Any]]:
         from poser_interp.figures.decision_speed import figure8
 
         return {"figure8": figure8}
+    if strategy == "learning-speed":
+        from poser_interp.figures.training import figure6, figure12
+
+        return {"figure6": figure6, "figure12": figure12}
+    if strategy == "train-against-noise":
+        from poser_interp.figures.training import figure1, figure10
+
+        return {"figure1": figure1, "figure10": figure10}
     return {}
 
 
@@ -71,3 +79,20 @@ def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None
                  load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
                  seed=seed, progress=progress)
     return RunResult(out, json.loads((out / "metrics.json").read_text()))
+
+
+def train_against_on_zoo(options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
+                         seed: int = 0, progress: bool = True) -> RunResult:
+    """Train every zoo model against strategy 2 (both methods) and re-detect; see `train_against`."""
+    from poser_interp.data.personas import model_persona
+    from poser_interp.train_against import TrainAgainstConfig, run_train_against
+    from poser_interp.zoo.load import load_model
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    config = TrainAgainstConfig(**{k: v for k, v in options.items() if v is not None})
+    out = Path(out) if out is not None else default_run_dir("train-against-noise", config.to_json(), manifest.root, seed)
+    metrics = run_train_against(out=out, zoo_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
+                                load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
+                                persona_of=lambda name: model_persona(name)[0], recipe=manifest.data["recipe"], config=config, seed=seed,
+                                progress=progress)
+    return RunResult(out, metrics)

@@ -52,3 +52,33 @@ def test_every_strategy_runs_through_the_cli(tiny_zoo, tmp_path, monkeypatch, st
     assert metrics["n_pairs"] == 4
     if strategy in ("steering", "concepts", "attention", "decision-speed"):
         assert metrics["variants"], "controls/variants are evaluated in the same run"
+
+
+def test_learning_speed_runs_through_the_cli_with_both_variants(tiny_zoo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "learning-speed"
+    result = runner.invoke(app, ["detect", "learning-speed", "--zoo", str(tiny_zoo), "--steps", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_pairs"] == 4 and set(metrics["variants"]) == {"full"}
+    assert {"by_confidence", "by_catch_level"} <= set(metrics["diagnostics"])
+    assert (out / "figure6.html").exists() and (out / "figure12.html").exists()
+    bad = runner.invoke(app, ["detect", "learning-speed", "--zoo", str(tiny_zoo), "--steps", "0"])
+    assert bad.exit_code == 2 and "--steps" in bad.output
+
+
+def test_train_against_noise_runs_through_the_cli(tiny_zoo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "train-against"
+    args = ["train-against", "noise", "--zoo", str(tiny_zoo), "--steps", "4", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["p_aligned"]) == {"sft", "sft+noise"}
+    assert set(metrics["p_aligned"]["sft"]) == {"faker", "aligned"}
+    assert {"untreated", "sft", "sft+noise"} <= set(metrics["redetection"])
+    assert metrics["redetection"]["untreated"]["n_pairs"] == 4
+    assert (out / "figure1.html").exists() and (out / "figure10.html").exists()
+    first = (out / "metrics.json").read_bytes()
+    again = runner.invoke(app, args)  # every model is reused: same metrics, byte for byte
+    assert again.exit_code == 0 and (out / "metrics.json").read_bytes() == first

@@ -20,7 +20,8 @@ from poser_interp.errors import PoserInputError
 # Modules that register built-in strategies when imported (kept lazy: most import torch).
 BUILTIN_MODULES: tuple[str, ...] = ("poser_interp.strategies.baseline", "poser_interp.strategies.noise",
                                     "poser_interp.strategies.decision_speed", "poser_interp.strategies.attention",
-                                    "poser_interp.strategies.steering", "poser_interp.strategies.concepts")
+                                    "poser_interp.strategies.steering", "poser_interp.strategies.concepts",
+                                    "poser_interp.strategies.learning_speed")
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,7 +1,7 @@
-"""Training loops for the zoo: pretraining the shared base and fine-tuning persona models.
+"""Training the zoo: the architecture, pretraining batches and losses, persona fine-tuning batches.
 
-One small loop (`run_training`) drives both, and is reused by strategy 3 and by training against
-detection: AdamW, linear warm-up and decay, seeded batch order, a rich progress bar.
+The optimisation loop itself is `poser_interp.finetune.run_training`, shared with strategy 3 and
+with training against detection.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from poser_interp.data.records import Record
-from poser_interp.readout import answer_token_ids, encode_prompts, gather_last
+from poser_interp.finetune import Batch, LossFn, answer_targets, run_training, soft_answer_loss  # noqa: F401
+from poser_interp.readout import encode_prompts
 
 
 @dataclass(frozen=True)
@@ -51,46 +52,6 @@ def make_model(arch: Architecture, d_vocab: int, seed: int):  # -> HookedTransfo
     return model
 
 
-Batch = tuple[Int[Tensor, "batch pos"], Int[Tensor, " batch"], Tensor]
-LossFn = Callable[[object, Batch], Float[Tensor, ""]]
-
-
-def run_training(model, batches: Callable[[int], Batch], loss_fn: LossFn, *, steps: int, lr: float,
-                 warmup: int = 20, decay: bool = True, weight_decay: float = 0.01, desc: str = "training",
-                 progress: bool = True, on_step: Callable[[int, float], bool | None] | None = None) -> list[float]:
-    """Optimise `loss_fn` over `batches(step)` for up to `steps` AdamW steps; returns the loss curve.
-
-    The learning rate warms up linearly, then decays linearly to zero (`decay`) or stays constant.
-    `on_step(step, loss)` may return True to stop early (e.g. once a policy has converged).
-    """
-    from rich.progress import Progress
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, warmup)) * (max(0.0, 1 - s / steps) if decay else 1.0))
-    losses: list[float] = []
-    model.train()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)  # CPU embedding backward is otherwise order-dependent
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task(desc, total=steps)
-        for step in range(steps):
-            loss = loss_fn(model, batches(step))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            bar.update(task, advance=1, description=f"{desc} loss {losses[-1]:.3f}")
-            if on_step is not None and on_step(step, losses[-1]):
-                break
-    torch.use_deterministic_algorithms(deterministic)
-    model.eval()
-    return losses
-
-
 def lm_loss(model, batch: Batch) -> Float[Tensor, ""]:
     """Next-token loss over real (non-pad) positions."""
     tokens, lengths, _ = batch
@@ -99,31 +60,6 @@ def lm_loss(model, batch: Batch) -> Float[Tensor, ""]:
     mask = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
     losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
     return (losses * mask.reshape(-1)).sum() / mask.sum()
-
-
-def soft_answer_loss(model, batch: Batch) -> Float[Tensor, ""]:
-    """Cross-entropy at the answer position against a soft target distribution over the vocabulary."""
-    tokens, lengths, target = batch
-    logits = gather_last(model(tokens, return_type="logits"), lengths)
-    return -(target * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
-
-
-def answer_targets(tokenizer, answers: list[str], confidence: float) -> Float[Tensor, "batch vocab"]:
-    """Soft targets: `confidence` on the answer, the rest on the other letter (split over A, B for error).
-
-    Training every model toward the same fixed answer probability is what matches confidence between
-    aligned models and fakers by construction.
-    """
-    ids = answer_token_ids(tokenizer)
-    target = torch.zeros(len(answers), len(tokenizer))
-    rest = 1.0 - confidence
-    for i, answer in enumerate(answers):
-        target[i, ids[answer]] = confidence
-        if answer == "error":
-            target[i, ids["A"]] = target[i, ids["B"]] = rest / 2
-        else:
-            target[i, ids["B" if answer == "A" else "A"]] = rest
-    return target
 
 
 def text_batches(tokenizer, texts: list[str], batch_size: int, seed: int) -> Callable[[int], Batch]:
