@@ -361,17 +361,29 @@ def train_against_noise(
 FiguresOut = typer.Option(Path("figures"), "--out", help="Folder for the figures and the results table.")
 
 
-def _ensure_results(zoo: Path | None, seed: int):  # -> reproduce.Results
-    """Run every strategy that has no finished run folder yet (progress bars), reuse the rest."""
-    from poser_interp.reproduce import ensure_results
+OptionsOption = typer.Option(None, "--options", help="JSON file of per-strategy settings, e.g. "
+                             '{"noise": {"n_draws": 4}, "train-against": {"steps": 20}} (default: every default).')
 
-    return ensure_results(zoo, seed=seed, log=lambda line: console.print(line, highlight=False))
+
+def _ensure_results(zoo: Path | None, seed: int, options: Path | None):  # -> reproduce.Results
+    """Run every strategy that has no finished run folder yet (progress bars), reuse the rest."""
+    import json
+
+    from poser_interp.reproduce import check_options, ensure_results
+
+    settings = None
+    if options is not None:
+        try:
+            settings = check_options(json.loads(options.read_text(encoding="utf-8")), str(options))
+        except (OSError, json.JSONDecodeError) as err:
+            raise PoserInputError(f"{options}: cannot read the options file ({err})") from None
+    return ensure_results(zoo, seed=seed, options=settings, log=lambda line: console.print(line, highlight=False))
 
 
 @app.command()
 @clean_errors
 def figures(
-    zoo: Path | None = ZooOption, out: Path = FiguresOut, seed: int = SeedOption,
+    zoo: Path | None = ZooOption, out: Path = FiguresOut, seed: int = SeedOption, options: Path | None = OptionsOption,
     png: bool = typer.Option(True, "--png/--no-png", help="Also write PNGs (needs a system Chromium)."),
 ) -> None:
     """Regenerate the paper's Figures 1-13 and Table 1 on the zoo (runs missing strategies first)."""
@@ -382,7 +394,7 @@ def figures(
     from poser_interp.reproduce import benchmark_results, draw_figures, write_benchmark
 
     start = time.perf_counter()
-    results = _ensure_results(zoo, seed)
+    results = _ensure_results(zoo, seed, options)
     can_png, why = png_available()
     if png and not can_png:
         console.print(why, highlight=False)
@@ -395,12 +407,13 @@ def figures(
 
 @app.command()
 @clean_errors
-def benchmark(zoo: Path | None = ZooOption, out: Path = FiguresOut, seed: int = SeedOption) -> None:
+def benchmark(zoo: Path | None = ZooOption, out: Path = FiguresOut, seed: int = SeedOption,
+              options: Path | None = OptionsOption) -> None:
     """Run every strategy and print the results table beside the paper's numbers (also as Markdown and JSON)."""
     from poser_interp.benchmark import benchmark_rows, rich_table
     from poser_interp.reproduce import benchmark_results, write_benchmark
 
-    results = _ensure_results(zoo, seed)
+    results = _ensure_results(zoo, seed, options)
     md, js, _ = write_benchmark(results, out)
     console.print(rich_table(benchmark_rows(benchmark_results(results))))
     console.print(f"wrote {md} and {js}", highlight=False)

@@ -37,21 +37,44 @@ class Results:
 
 
 def ensure_results(zoo: str | Path | None = None, *, seed: int = 0, progress: bool = True,
-                   log: Callable[[str], None] = print) -> Results:
-    """Run (or reuse) every strategy and training-against run on the zoo, and the figure inputs."""
+                   options: dict[str, dict[str, Any]] | None = None, log: Callable[[str], None] = print) -> Results:
+    """Run (or reuse) every strategy and training-against run on the zoo, and the figure inputs.
+
+    `options`: per strategy (or `train-against`), settings other than the defaults, e.g.
+    `{"noise": {"n_draws": 4}}`; each run folder's name hashes its settings, so runs never mix.
+    """
+    options = check_options(options or {})
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
     results = Results(manifest.root)
     for strategy in STRATEGIES:
-        results.runs[strategy] = run_on_zoo(strategy, {}, zoo=manifest.root, seed=seed, progress=progress)
+        results.runs[strategy] = run_on_zoo(strategy, options.get(strategy, {}), zoo=manifest.root, seed=seed,
+                                            progress=progress)
         log(f"{strategy}: {results.runs[strategy].path}")
-    results.train_against = train_against_on_zoo({}, zoo=manifest.root, seed=seed, progress=progress)
+    results.train_against = train_against_on_zoo(options.get("train-against", {}), zoo=manifest.root, seed=seed,
+                                                  progress=progress)
     log(f"train-against noise: {results.train_against.path}")
     results.base_decision_speed = base_scores("decision-speed", manifest)
     results.example = attention_example(manifest)
     from poser_interp.noisy_text import write_table1
 
-    results.table1 = write_table1(RUNS_DIR / "table1", manifest.root, magnitudes=TABLE1_MAGNITUDES).parent
+    layer = manifest.data["architecture"]["n_layers"] // 4  # early, as the paper's layer 5 of 40
+    results.table1 = write_table1(RUNS_DIR / f"table1-layer{layer}", manifest.root, magnitudes=TABLE1_MAGNITUDES,
+                                  layer=layer).parent
     return results
+
+
+def check_options(options: Any, where: str = "options") -> dict[str, dict[str, Any]]:
+    """Per-strategy settings as `{name: {option: value}}`, names from STRATEGIES or `train-against`."""
+    from poser_interp.errors import PoserInputError
+
+    known = (*STRATEGIES, "train-against")
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise PoserInputError(f"{where}: expected an object of objects, e.g. {{\"noise\": {{\"n_draws\": 4}}}}")
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise PoserInputError(f"{where}: unknown strategy {unknown[0]!r} (expected one of {', '.join(known)})")
+    as_tuple = lambda v: tuple(as_tuple(x) for x in v) if isinstance(v, list) else v  # noqa: E731  (JSON has no tuples)
+    return {name: {key: as_tuple(value) for key, value in settings.items()} for name, settings in options.items()}
 
 
 def base_scores(strategy: str, manifest: ZooManifest) -> Path:

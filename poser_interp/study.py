@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from poser_interp.data.poser import load_model_pairs
+from poser_interp.errors import PoserInputError
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest, sha256_file
 
 RUNS_DIR = Path("runs")
@@ -89,7 +90,10 @@ def train_against_on_zoo(options: dict[str, Any], *, zoo: str | Path | None = No
     from poser_interp.zoo.load import load_model
 
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
-    config = TrainAgainstConfig(**{k: v for k, v in options.items() if v is not None})
+    try:
+        config = TrainAgainstConfig(**{k: v for k, v in options.items() if v is not None})
+    except TypeError as err:
+        raise PoserInputError(f"train-against: bad options {sorted(options)} ({err})") from None
     out = Path(out) if out is not None else default_run_dir("train-against-noise", config.to_json(), manifest.root, seed)
     metrics = run_train_against(out=out, zoo_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
                                 load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
