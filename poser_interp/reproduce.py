@@ -74,7 +74,19 @@ def check_options(options: Any, where: str = "options") -> dict[str, dict[str, A
     if unknown:
         raise PoserInputError(f"{where}: unknown strategy {unknown[0]!r} (expected one of {', '.join(known)})")
     as_tuple = lambda v: tuple(as_tuple(x) for x in v) if isinstance(v, list) else v  # noqa: E731  (JSON has no tuples)
-    return {name: {key: as_tuple(value) for key, value in settings.items()} for name, settings in options.items()}
+    options = {name: {key: as_tuple(value) for key, value in settings.items()} for name, settings in options.items()}
+    from poser_interp.strategies.base import get_detector
+    from poser_interp.train_against import TrainAgainstConfig
+
+    for name, settings in options.items():  # build each one now, so a bad setting fails before any work
+        if name == "train-against":
+            try:
+                TrainAgainstConfig(**settings)
+            except TypeError as err:
+                raise PoserInputError(f"{where}: train-against: bad options {sorted(settings)} ({err})") from None
+        else:
+            get_detector(name, **settings)
+    return options
 
 
 def base_scores(strategy: str, manifest: ZooManifest) -> Path:

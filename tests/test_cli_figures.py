@@ -75,7 +75,8 @@ def test_training_figures_have_the_right_traces_and_axes(figures_run):
     assert len(fig10.data) == 8  # 4 models x 2 panels
 
 
-def test_figures_rejects_a_missing_zoo_and_bad_options(tiny_zoo, tmp_path):
+def test_figures_rejects_a_missing_zoo_and_bad_options(tiny_zoo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["figures", "--zoo", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
@@ -85,4 +86,4 @@ def test_figures_rejects_a_missing_zoo_and_bad_options(tiny_zoo, tmp_path):
         result = runner.invoke(app, ["benchmark", "--zoo", str(tiny_zoo), "--options", str(tmp_path / "bad.json"),
                                      "--out", str(tmp_path / "o")])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
-    assert not (tmp_path / "o").exists()
+    assert not (tmp_path / "o").exists() and not (tmp_path / "runs").exists()  # nothing ran, nothing half-written
