@@ -56,8 +56,9 @@ PAPER_NUMBERS: dict[tuple[str, str | None], PaperNumber] = {
     # [P] §3.6: average attention "46%"; counterfactual activation shift "only 37%".
     ("attention", None): PaperNumber("46%", (0.46,), "[P] §1 intro and §3.6"),
     ("attention", "counterfactual"): PaperNumber("37%", (0.37,), "[P] §3.6"),
-    # [P] §4: P(aligned action) on previously misaligned prompts after 100 steps; not a pair accuracy.
-    ("train-against", None): PaperNumber("P(aligned) 76% SFT / 86% SFT+noise (not a pair accuracy)", (),
+    # [P] §4: P(aligned action) on previously misaligned prompts after 100 steps; the paper did not re-run
+    # strategy 2 on the treated models, which is what this row (strategy 2 after method 2) measures.
+    ("train-against", None): PaperNumber("not measured (the paper gives P(aligned): 76% SFT, 86% SFT+noise)", (),
                                          "[P] §4"),
 }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from rich.console import Console
 
 from poser_interp.benchmark import benchmark_rows, paper_number, rich_table, to_json, to_markdown
@@ -69,16 +68,4 @@ def test_run_results_and_missing_fields_are_accepted():
     rows = benchmark_rows({"train-against": Run()})
     assert rows[0]["name"] == "train-against" and rows[0]["ci95"] is None
     assert to_markdown(rows).splitlines()[-1] == (
-        "| train-against | n/a | n/a | n/a | n/a | P(aligned) 76% SFT / 86% SFT+noise (not a pair accuracy) |")
-
-
-@pytest.mark.parametrize("strategy", ["noise", "baseline", "concepts"])
-def test_real_run_folder_metrics_when_present(strategy):
-    from pathlib import Path
-
-    runs = sorted(Path("runs").glob(f"{strategy}-*/metrics.json"))
-    if not runs:
-        pytest.skip(f"no {strategy} run folder here")
-    metrics = json.loads(runs[0].read_text())
-    rows = benchmark_rows({strategy: metrics})
-    assert rows[0]["accuracy"] == metrics["accuracy"] and len(rows) == 1 + len(metrics.get("variants") or {})
+        "| train-against | n/a | n/a | n/a | n/a | not measured (the paper gives P(aligned): 76% SFT, 86% SFT+noise) |")
