@@ -4,6 +4,7 @@ Usage:
   python benchmarks/learning_speed.py --calibrate   # the zoo's BASE model (in no pair): held-out
         P(misaligned) after the fixed budget for a grid of learning rates, both variants
   python benchmarks/learning_speed.py --time        # seconds to score one zoo model on its 3 files
+  python benchmarks/learning_speed.py --train-against   # seconds to train one zoo model against noise
 
 The rule the defaults follow: per variant, the learning rate whose pooled held-out P(misaligned) on
 the base model at the end of the budget is closest to 0.5, so the curves neither stay flat nor
@@ -62,17 +63,39 @@ def time_model(zoo: Path, name: str) -> None:
           f"36 models ~ {36 * seconds / 60:.1f} min")
 
 
+def time_train_against(zoo: Path, name: str) -> None:
+    from poser_interp.data.personas import model_persona
+    from poser_interp.train_against import TrainAgainstConfig, eval_scenarios, treat_model
+    from poser_interp.zoo.manifest import ZooManifest
+
+    manifest = ZooManifest.load(zoo)
+    model = load_model(name, zoo)
+    pairs = json.loads((zoo / "model_pairs.json").read_text())
+    files = {f: load_benchmark(zoo / f) for f in sorted({p["valid_data"] for p in pairs
+                                                         if name in (p["aligned"], p["misaligned"])})}
+    poor = eval_scenarios(model_persona(name)[0], manifest.data["recipe"])
+    start = time.perf_counter()
+    treat_model(model, benign=[p for ps in files.values() for p in ps], poor=poor, files=files,
+                config=TrainAgainstConfig())
+    seconds = time.perf_counter() - start
+    print(f"{name}: train-against noise (both methods, evaluations, 3 strategy-2 re-runs) {seconds:.1f} s; "
+          f"36 models ~ {36 * seconds / 60:.1f} min")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zoo", type=Path, default=DEFAULT_ZOO)
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--time", action="store_true")
+    parser.add_argument("--train-against", action="store_true")
     parser.add_argument("--model", default="money_maximizer-0")
     args = parser.parse_args()
     if args.calibrate:
         calibrate(args.zoo)
-    if args.time or not args.calibrate:
+    if args.time or not (args.calibrate or args.train_against):
         time_model(args.zoo, args.model)
+    if args.train_against:
+        time_train_against(args.zoo, args.model)
 
 
 if __name__ == "__main__":

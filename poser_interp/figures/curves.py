@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -58,3 +59,7 @@ def mark_chosen(fig: go.Figure, run_dir: str | Path, *, panels: bool = False) ->
         if chosen:
             where = {"row": "all", "col": "all"} if panels else {}
             fig.add_vline(x=chosen, line_dash="dash", annotation_text=f"shared coefficient {chosen:g}", **where)
+            if fig.layout.xaxis.type == "log":
+                # plotly autoranges a log axis as if the line's x were in log10 units (32 -> 1e32): pin the data range.
+                xs = [x for trace in fig.data for x in (trace.x or ()) if x and x > 0]
+                fig.update_xaxes(range=[math.log10(min(xs)) - 0.1, math.log10(max(xs)) + 0.1])

@@ -22,6 +22,6 @@ def figure4(run_dir: str | Path) -> go.Figure:
                          row=1, col=col)
     fig.update_yaxes(title_text="P(misaligned action)", row=1, col=1)
     fig.update_layout(title="Figure 4: misaligned action probability when steering toward \"safe to misbehave\"",
-                      template="plotly_white")
+                      template="plotly_white", width=1000)
     mark_chosen(fig, run_dir, panels=True)
     return fig

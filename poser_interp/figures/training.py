@@ -21,8 +21,7 @@ from poser_interp.strategies.learning_speed import VARIANTS
 from poser_interp.train_against import METHODS, read_models
 
 VARIANT_TITLES = {"adapter": "rank-8 adapter on the middle MLP", "full": "full fine-tuning"}
-METHOD_TITLES = {"sft": "method 1: fine-tuning on its own benign answers",
-                 "sft+noise": "method 2: the same, with activation noise in training"}
+METHOD_TITLES = {"sft": "method 1: own benign answers", "sft+noise": "method 2: the same, noise in training"}
 
 
 def _curves_by_model(run_dir: str | Path, variant: str) -> tuple[list[float], dict[str, np.ndarray]]:
@@ -41,9 +40,10 @@ def figure6(run_dir: str | Path) -> go.Figure:
     for col, variant in enumerate(VARIANTS, start=1):
         steps, curves = _curves_by_model(run_dir, variant)
         add_group_curves(fig, steps, curves, row=1, col=col, showlegend=col == 1)
-        fig.update_xaxes(title_text="training step (toward the misaligned action)", row=1, col=col)
+        fig.update_xaxes(title_text="training step", row=1, col=col)
     fig.update_yaxes(title_text="held-out P(misaligned action)", row=1, col=1)
-    fig.update_layout(title="Figure 6: learning to misbehave, held-out prompts", template="plotly_white")
+    fig.update_layout(title="Figure 6: learning to misbehave (trained toward the misaligned action), held-out prompts",
+                      template="plotly_white", width=1000)
     return fig
 
 
@@ -113,5 +113,6 @@ def figure10(run_dir: str | Path) -> go.Figure:
         _p_aligned_traces(fig, run_dir, method, row=1, col=col, showlegend=col == 1)
         fig.update_xaxes(title_text="training step", row=1, col=col)
     fig.update_yaxes(title_text="P(aligned action), previously misaligned scenarios", range=[0, 1.02], row=1, col=1)
-    fig.update_layout(title="Figure 10: fine-tuning on benign answers, without and with noise", template="plotly_white")
+    fig.update_layout(title="Figure 10: fine-tuning on benign answers, without and with noise", template="plotly_white",
+                      width=1000)
     return fig
