@@ -380,6 +380,16 @@ def _ensure_results(zoo: Path | None, seed: int, options: Path | None):  # -> re
     return ensure_results(zoo, seed=seed, options=settings, log=lambda line: console.print(line, highlight=False))
 
 
+def _write_table(results, out: Path) -> tuple[Path, Path]:
+    """Print the results table beside the paper's numbers and write it to `out` as Markdown and JSON."""
+    from poser_interp.benchmark import benchmark_rows, rich_table
+    from poser_interp.reproduce import benchmark_results, write_benchmark
+
+    md, js, _ = write_benchmark(results, out)
+    console.print(rich_table(benchmark_rows(benchmark_results(results))))
+    return md, js
+
+
 @app.command()
 @clean_errors
 def figures(
@@ -389,9 +399,8 @@ def figures(
     """Regenerate the paper's Figures 1-13 and Table 1 on the zoo (runs missing strategies first)."""
     import time
 
-    from poser_interp.benchmark import benchmark_rows, rich_table
     from poser_interp.figures import png_available
-    from poser_interp.reproduce import benchmark_results, draw_figures, write_benchmark
+    from poser_interp.reproduce import draw_figures
 
     start = time.perf_counter()
     results = _ensure_results(zoo, seed, options)
@@ -399,8 +408,7 @@ def figures(
     if png and not can_png:
         console.print(why, highlight=False)
     written = draw_figures(results, out, png=png and can_png)
-    md, js, _ = write_benchmark(results, out)
-    console.print(rich_table(benchmark_rows(benchmark_results(results))))
+    md, js = _write_table(results, out)
     console.print(f"{len(written)} figure files and {md.name}, {js.name} in {out} "
                   f"({time.perf_counter() - start:.0f} s)", highlight=False)
 
@@ -410,12 +418,7 @@ def figures(
 def benchmark(zoo: Path | None = ZooOption, out: Path = FiguresOut, seed: int = SeedOption,
               options: Path | None = OptionsOption) -> None:
     """Run every strategy and print the results table beside the paper's numbers (also as Markdown and JSON)."""
-    from poser_interp.benchmark import benchmark_rows, rich_table
-    from poser_interp.reproduce import benchmark_results, write_benchmark
-
-    results = _ensure_results(zoo, seed, options)
-    md, js, _ = write_benchmark(results, out)
-    console.print(rich_table(benchmark_rows(benchmark_results(results))))
+    md, js = _write_table(_ensure_results(zoo, seed, options), out)
     console.print(f"wrote {md} and {js}", highlight=False)
 
 
