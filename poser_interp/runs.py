@@ -114,7 +114,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _files_by_model(pairs: Sequence[ModelPair]) -> dict[str, list[str]]:
+def files_by_model(pairs: Sequence[ModelPair]) -> dict[str, list[str]]:
     """Every model of the pairs (sorted) with the benchmark files it is compared on (sorted)."""
     files: dict[str, set[str]] = {}
     for pair in pairs:
@@ -123,7 +123,8 @@ def _files_by_model(pairs: Sequence[ModelPair]) -> dict[str, list[str]]:
     return {model: sorted(files[model]) for model in sorted(files)}
 
 
-def _progress(enabled: bool):  # -> rich.progress.Progress or a no-op stand-in
+def progress_bar(enabled: bool):  # -> rich.progress.Progress or a no-op stand-in
+    """The rich progress bar every per-model loop shows (a silent stand-in when disabled)."""
     if not enabled:
         return _NoProgress()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -157,8 +158,8 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
     folder = RunFolder(out)
     folder.claim({"strategy": detector.name, "config": detector.config(),
                   "benchmark_dir": str(benchmark_dir.resolve()), "seed": seed})
-    files_by_model = _files_by_model(pairs)
-    all_files = sorted({f for files in files_by_model.values() for f in files})
+    by_model = files_by_model(pairs)
+    all_files = sorted({f for files in by_model.values() for f in files})
     prompts: dict[str, list[Scenario]] = {f: load_benchmark(benchmark_dir / f) for f in all_files}
     shas = {f: _sha256(benchmark_dir / f) for f in all_files}
     stored = folder.read_scores()
@@ -166,9 +167,9 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
         if file in shas and sha != shas[file]:
             raise PoserInputError(f"{folder.scores_path}: {model} was scored on another version of {file} "
                                   "(the benchmark file changed); pick another run folder")
-    todo = {m: [f for f in files if (m, f) not in stored] for m, files in files_by_model.items()}
+    todo = {m: [f for f in files if (m, f) not in stored] for m, files in by_model.items()}
     todo = {m: files for m, files in todo.items() if files}
-    with _progress(progress) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task(f"{detector.name}: scoring models", total=len(todo))
         for model_name, files in todo.items():
             bar.update(task, description=f"{detector.name}: {model_name}")
@@ -182,7 +183,7 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
                 folder.write_scores(stored)
             del model
             bar.update(task, advance=1)
-    needed = {(m, f): stored[(m, f)][1] for m, files in files_by_model.items() for f in files}
+    needed = {(m, f): stored[(m, f)][1] for m, files in by_model.items() for f in files}
     needed, selection = finalize_scores(detector, needed)  # label-free: is_faker is not passed
     evaluation = evaluate_pairs(needed, pairs, is_faker, seed=seed)
     diagnostics = stratified_effects(needed, is_faker)

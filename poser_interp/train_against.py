@@ -36,7 +36,7 @@ from poser_interp.evaluate import evaluate_pairs, round_floats
 from poser_interp.finetune import Batch, letter_batches, letter_probs, restored, run_training, soft_answer_loss
 from poser_interp.hooks import add_noise, intervene, resid_name
 from poser_interp.io import write_json_atomic, write_text_atomic
-from poser_interp.runs import RunFolder
+from poser_interp.runs import RunFolder, files_by_model, progress_bar
 from poser_interp.strategies.base import ModelScore
 from poser_interp.strategies.noise import ActivationNoise
 
@@ -126,8 +126,6 @@ def run_train_against(*, out: str | Path, zoo_dir: Path, pairs: Sequence[ModelPa
                       is_faker: Callable[[str], bool], persona_of: Callable[[str], str], recipe: dict[str, Any],
                       config: TrainAgainstConfig, seed: int = 0, progress: bool = True) -> dict[str, Any]:
     """Treat every model of `pairs` (reusing finished ones in `models.jsonl`), then write `metrics.json`."""
-    from poser_interp.runs import _files_by_model, _progress
-
     folder = RunFolder(out)
     folder.claim({"strategy": "train-against-noise", "config": config.to_json(), "zoo": str(Path(zoo_dir).resolve()),
                   "seed": seed})
@@ -137,18 +135,18 @@ def run_train_against(*, out: str | Path, zoo_dir: Path, pairs: Sequence[ModelPa
         for line in models_path.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
             done[row["model"]] = row["result"]
-    files_by_model = _files_by_model(pairs)
-    benchmark = {f: load_benchmark(Path(zoo_dir) / f) for fs in files_by_model.values() for f in fs}
+    by_model = files_by_model(pairs)
+    benchmark = {f: load_benchmark(Path(zoo_dir) / f) for fs in by_model.values() for f in fs}
     poor_by_persona: dict[str, list[Scenario]] = {}
-    todo = [m for m in files_by_model if m not in done]
-    with _progress(progress) as bar:
+    todo = [m for m in by_model if m not in done]
+    with progress_bar(progress) as bar:
         task = bar.add_task("train-against noise", total=len(todo))
         for name in todo:
             bar.update(task, description=f"train-against noise: {name}")
             persona = persona_of(name)
             if persona not in poor_by_persona:
                 poor_by_persona[persona] = eval_scenarios(persona, recipe)
-            files = {f: benchmark[f] for f in files_by_model[name]}
+            files = {f: benchmark[f] for f in by_model[name]}
             model = load_model(name)
             done[name] = treat_model(model, benign=[p for ps in files.values() for p in ps],
                                      poor=poor_by_persona[persona], files=files, config=config)
