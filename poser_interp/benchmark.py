@@ -46,7 +46,6 @@ PAPER_NUMBERS: dict[tuple[str, str | None], PaperNumber] = {
     ("noise", None): PaperNumber("98%", (0.98,), "[P] §3.2"),
     # [P] §3.3: "full fine-tuned ... 63% and when models are LoRA tuned ... 90%".
     ("learning-speed", None): PaperNumber("90% (LoRA)", (0.90,), "[P] §3.3"),
-    ("learning-speed", "lora"): PaperNumber("90% (LoRA)", (0.90,), "[P] §3.3"),
     ("learning-speed", "full"): PaperNumber("63% (full fine-tuning)", (0.63,), "[P] §3.3"),
     # [P] §1 intro: 71%; Fig. 7 does not say which of its four bars that is (read as "combined").
     ("concepts", None): PaperNumber("71% (combined)", (0.71,), "[P] §1 intro, Fig. 7"),
