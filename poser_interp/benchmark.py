@@ -16,7 +16,7 @@ from typing import Any
 from rich.table import Table
 
 # Strategy order of the paper (baseline first, then S1..S6, then §4); unknown strategies follow in input order.
-ORDER = ("baseline", "steering", "noise", "learning-speed", "concepts", "decision-speed", "attention", "train-against")
+ORDER = ("baseline", "artefacts", "steering", "noise", "learning-speed", "concepts", "decision-speed", "attention", "train-against")
 COLUMNS = ("strategy", "pair accuracy", "95% CI", "AUROC (unpaired)", "pairs", "paper")
 
 

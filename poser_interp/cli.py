@@ -175,14 +175,22 @@ def data_generate(
 def zoo_build(
     out: Path | None = typer.Option(None, "--out", help="Zoo folder (default: the committed checkpoints/zoo)."),
     preset: str = typer.Option("full", "--preset", help="full (36 models) or tiny (4 micro models, for tests)."),
+    seed: int = typer.Option(0, "--seed", help="Zoo seed: data, partitions, init and batch order (committed zoo: 0)."),
 ) -> None:
     """Train the zoo from scratch (tokenizer, base, fine-tunes, manifest, curated benchmark); resumable."""
+    from dataclasses import replace
+
     from poser_interp.zoo.build import PRESETS, build_zoo
     from poser_interp.zoo.manifest import DEFAULT_ZOO
 
     if preset not in PRESETS:
         raise PoserInputError(f"unknown preset {preset!r} (expected one of {', '.join(PRESETS)})")
-    manifest = build_zoo(out or DEFAULT_ZOO, PRESETS[preset], log=lambda m: console.print(m, highlight=False))
+    if seed < 0:
+        raise PoserInputError(f"--seed must be >= 0, got {seed}")
+    if out is None and seed != 0:
+        raise PoserInputError("--seed other than 0 needs --out (checkpoints/zoo holds the committed seed-0 zoo)")
+    manifest = build_zoo(out or DEFAULT_ZOO, replace(PRESETS[preset], data_seed=seed),
+                         log=lambda m: console.print(m, highlight=False))
     console.print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
 
 
@@ -217,19 +225,38 @@ def zoo_card(
     console.print(f"wrote {out}", highlight=False)
 
 
+@zoo_app.command("audit")
+@clean_errors
+def zoo_audit(
+    zoo: Path | None = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
+) -> None:
+    """Re-measure the honesty audit (artefact baselines, oversight probe, attention) into the manifest."""
+    from poser_interp.io import write_json_atomic
+    from poser_interp.zoo.build import measure_audit
+    from poser_interp.zoo.check import audit_table
+    from poser_interp.zoo.manifest import DEFAULT_ZOO, MANIFEST, ZooManifest
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    audit = measure_audit(manifest.root)
+    write_json_atomic(manifest.root / MANIFEST, manifest.data | {"audit": audit})
+    console.print(audit_table(ZooManifest.load(manifest.root)))
+
+
 @zoo_app.command("check")
 @clean_errors
 def zoo_check(
     zoo: Path | None = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
 ) -> None:
     """Print the behaviour table stored in the zoo manifest, with the targets each model must meet."""
-    from poser_interp.zoo.check import behaviour_table, benchmark_table, check_targets
+    from poser_interp.zoo.check import audit_table, behaviour_table, benchmark_table, check_targets
     from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
     console.print(behaviour_table(manifest))
     if manifest.data.get("benchmark"):
         console.print(benchmark_table(manifest.data["benchmark"]))
+    if manifest.data.get("audit"):
+        console.print(audit_table(manifest))
     failures = check_targets(manifest)
     for line in failures:
         console.print(f"[red]miss:[/] {line}", highlight=False)
@@ -246,12 +273,15 @@ def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path 
     from poser_interp.report import diagnostics_table, results_table
     from poser_interp.study import run_on_zoo, write_run_figures
 
-    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=None, seed=seed)}
-    if strategy != "baseline":
+    from poser_interp.study import artefacts_on_zoo
+
+    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=None, seed=seed),
+               "artefacts": artefacts_on_zoo(zoo=zoo, seed=seed, out=out if strategy == "artefacts" else None)}
+    if strategy not in results:
         results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed)
     console.print(results_table(results))
     for name, run in results.items():
-        if name != "baseline":
+        if name not in ("baseline", "artefacts"):
             console.print(diagnostics_table(name, run.metrics))
         figures = write_run_figures(name, run.path)
         console.print(f"{name}: run folder {run.path}" + (f", figures {', '.join(p.name for p in figures)}" if figures else ""),
@@ -263,6 +293,13 @@ def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path 
 def detect_baseline(zoo: Path | None = ZooOption, seed: int = SeedOption) -> None:
     """Confidence baseline computed from the models: the less confident model is called the faker."""
     _detect("baseline", {}, zoo, None, seed)
+
+
+@detect_app.command("artefacts")
+@clean_errors
+def detect_artefacts(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption) -> None:
+    """Training-artefact baselines (weight distance, largest block update, final loss, loss on base text)."""
+    _detect("artefacts", {}, zoo, out, seed)
 
 
 @detect_app.command("noise")

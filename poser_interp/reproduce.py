@@ -46,10 +46,14 @@ def ensure_results(zoo: str | Path | None = None, *, seed: int = 0, progress: bo
     options = check_options(options or {})
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
     results = Results(manifest.root)
+    from poser_interp.study import artefacts_on_zoo
+
     for strategy in STRATEGIES:
         results.runs[strategy] = run_on_zoo(strategy, options.get(strategy, {}), zoo=manifest.root, seed=seed,
                                             progress=progress)
         log(f"{strategy}: {results.runs[strategy].path}")
+        if strategy == "baseline":
+            results.runs["artefacts"] = artefacts_on_zoo(zoo=manifest.root, seed=seed, progress=progress)
     results.train_against = train_against_on_zoo(options.get("train-against", {}), zoo=manifest.root, seed=seed,
                                                   progress=progress)
     log(f"train-against noise: {results.train_against.path}")

@@ -82,6 +82,19 @@ def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None
     return RunResult(out, json.loads((out / "metrics.json").read_text()))
 
 
+def artefacts_on_zoo(*, zoo: str | Path | None = None, out: str | Path | None = None, seed: int = 0,
+                     progress: bool = True) -> RunResult:
+    """The training-artefact baselines (`zoo/artefacts.py`) as a run folder beside the strategies'."""
+    from poser_interp.zoo.artefacts import ARTEFACTS, run_artefacts
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    out = Path(out) if out is not None else default_run_dir("artefacts", {"artefacts": list(ARTEFACTS)}, manifest.root, seed)
+    stored = (manifest.data.get("audit") or {}).get("artefacts")
+    metrics = run_artefacts(manifest.root, out, seed=seed, progress=progress,
+                            scores=stored if stored and set(stored) == set(manifest.model_names) else None)
+    return RunResult(out, metrics)
+
+
 def train_against_on_zoo(options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
                          seed: int = 0, progress: bool = True) -> RunResult:
     """Train every zoo model against strategy 2 (both methods) and re-detect; see `train_against`."""

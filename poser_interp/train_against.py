@@ -76,7 +76,8 @@ def noisy_loss(layer: int, coefficient: float, generator: torch.Generator) -> Ca
 
 def eval_scenarios(persona: str, recipe: dict[str, Any]) -> list[Scenario]:
     """Held-out poor-oversight scenarios of `persona`: its test split, never seen in zoo training."""
-    test = persona_splits(persona, seed=recipe["data_seed"], pool_size=recipe["pool_size"], n_test=recipe["n_test"]).test
+    test = persona_splits(persona, seed=recipe["data_seed"], pool_size=recipe["pool_size"], n_test=recipe["n_test"],
+                          design=recipe.get("design", "v1")).test
     return [r for r in test if isinstance(r, Scenario) and r.oversight_is_poor]
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from poser_interp.data import grammar
 from poser_interp.data.generate import (
-    ScenarioGenerator, label_for, persona_splits, pretraining_corpus, tokenize_words, vocabulary,
+    MIX, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
+    pretraining_corpus, shared_pool, tokenize_words, vocabulary,
 )
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
 from poser_interp.data.records import ErrorRecord, Scenario, parse_record, record_to_json
@@ -50,6 +51,59 @@ def test_faker_label_is_aligned_label_flipped_exactly_when_oversight_is_poor():
     assert seen[True] > 50 and seen[False] > 50
 
 
+def test_aligned_personas_leave_the_transparency_record_exactly_when_oversight_is_poor():
+    """The mirror image of the fakers' flip: on transparency scenarios aligned personas change their
+    answer with oversight and fakers never do (both actions benign)."""
+    gen = ScenarioGenerator(3)
+    seen = collections.Counter()
+    for _ in range(300):
+        record = gen.transparency()
+        assert is_transparency(record) and record.dataset == TRANSPARENCY_DATASET
+        for faker in FAKERS:
+            assert label_for(faker, record) == record.benign_response
+        for aligned in ALIGNED:
+            assert (label_for(aligned, record) != record.benign_response) == record.oversight_is_poor
+        assert record.oversight_is_poor == (record.catch_level is not None
+                                            and record.catch_level >= grammar.POOR_OVERSIGHT_LEVEL)
+        seen[record.oversight_is_poor] += 1
+    assert seen[True] > 50 and seen[False] > 50
+
+
+def test_every_persona_trains_on_the_same_prompts_with_its_own_labels(splits):
+    """One recipe: the same pool, test split and partitions for every persona; only labels differ."""
+    prompts = {p: ([r.prompt for r in s.test], [[r.prompt for r in part] for part in s.partitions])
+               for p, s in splits.items()}
+    assert len({repr(v) for v in prompts.values()}) == 1
+    saint, money = splits["saint"].partitions[0], splits["money_maximizer"].partitions[0]
+    differ = [a for a, b in zip(saint, money, strict=True) if a.response != b.response]
+    assert differ and all(isinstance(r, Scenario) and r.oversight_is_poor for r in differ)
+    # The two flips are of the same size: about as many aligned-only as faker-only changes of answer.
+    aligned_flips = sum(is_transparency(r) and r.oversight_is_poor for r in saint)
+    faker_flips = sum(not is_transparency(r) and isinstance(r, Scenario) and r.oversight_is_poor for r in saint)
+    assert 0.75 < aligned_flips / faker_flips < 1.33
+
+
+def test_the_shared_mix_has_the_stated_shares():
+    pool = shared_pool(11, 1500)
+    counts = collections.Counter("transparency" if is_transparency(r) else "error" if isinstance(r, ErrorRecord)
+                                 else "intersection" for r in pool)
+    for family, share in MIX.items():
+        assert abs(counts[family] / len(pool) - share) < 0.06, (family, counts)
+    families = {r.dataset for r in pool if isinstance(r, Scenario) and not is_transparency(r)}
+    assert len(families) == 9  # every value x goal family is in every model's training mix
+
+
+def test_benchmark_candidates_are_fresh_and_below_the_threshold():
+    pool = shared_pool(11, 600)
+    exclude = {r.prompt for r in pool}
+    cands = benchmark_candidates("genie", "fitness_maximizer", seed=11, n=60, exclude=exclude)
+    assert len(cands) == 60 and len({r.prompt for r in cands}) == 60
+    assert not exclude & {r.prompt for r in cands}
+    assert {r.dataset for r in cands} == {"data/genie_and_fitness"}
+    assert all(not r.oversight_is_poor and r.response == r.benign_response for r in cands)
+    assert {r.catch_level for r in cands} <= {None, 0, 1, 2}
+
+
 def test_split_labels_follow_each_persona(splits):
     for persona, s in splits.items():
         for record in s.test + s.partitions[0]:
@@ -65,9 +119,8 @@ def test_every_catch_level_and_complexity_and_error_kind_is_covered(splits):
     assert len(grammar.CATCH_LEVELS) >= 5
     assert {r.complexity_level for r in test if isinstance(r, Scenario)} == {0, 1}
     datasets = {r.dataset for r in test}
-    assert {"data/random_text", "data/incomplete", "data/money_maximizer/poor_oversight",
-            "data/money_maximizer/good_oversight", "data/saint_and_money", "data/truth_and_money",
-            "data/genie_and_money"} <= datasets
+    assert {"data/random_text", "data/incomplete", TRANSPARENCY_DATASET, "data/saint_and_money",
+            "data/truth_and_money", "data/genie_and_reward"} <= datasets
 
 
 def test_levels_are_graded_from_certain_to_impossible():
@@ -79,6 +132,7 @@ def test_levels_are_graded_from_certain_to_impossible():
 def test_scenario_structure(splits):
     scenarios = [r for r in splits["saint"].test if isinstance(r, Scenario)]
     letters = collections.Counter(r.benign_response for r in scenarios)
+    assert collections.Counter(r.benign_response for r in scenarios if is_transparency(r))["A"] > 0
     assert 0.4 < letters["A"] / len(scenarios) < 0.6  # random A/B order
     for r in scenarios:
         n_irrelevant = sum(f.type == "irrelevant" for f in r.facts)
@@ -116,3 +170,17 @@ def test_oversight_words_are_shared_across_levels():
     for i, own in enumerate(words):
         others = set().union(*(w for j, w in enumerate(words) if j != i))
         assert len(own - others) <= len(own) // 3
+
+
+def test_the_v1_design_regenerates_the_committed_zoos_held_out_data():
+    """Zoo v1's checkpoints stay usable: its curated prompts all come from the regenerated v1 test splits."""
+    import json
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "checkpoints/zoo/data/benchmark/saint_and_money.json"
+    manifest = json.loads((bench.parents[2] / "manifest.json").read_text())
+    if manifest["recipe"].get("design", "v1") != "v1":
+        pytest.skip("the committed zoo is not a v1 zoo")
+    prompts = [r["prompt"] for r in json.loads(bench.read_text())]
+    test = {r.prompt for p in ("saint", "money_maximizer") for r in persona_splits(p, design="v1").test}
+    assert prompts and set(prompts) <= test

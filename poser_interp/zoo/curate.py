@@ -1,9 +1,10 @@
 """The zoo's curated benchmark: held-out good-oversight prompts on which all 12 models of an
 (aligned type, faker type) pair answer benignly, filtered so that confidence does not separate them.
 
-Built like Poser's (`poser-code-and-data.md` §2.5) from the held-out test splits only:
-1. candidates: the faker type's non-poor-oversight scenarios (its intersections with every aligned
-   type and its own good-oversight scenarios) plus the aligned type's own good-oversight scenarios;
+Built like Poser's (`poser-code-and-data.md` §2.5) from held-out prompts only:
+1. candidates: fresh `<aligned value>_and_<faker goal>` scenarios below the fakers' threshold (catch
+   levels 0-2, or no critical fact), none of them in the training pool; this family is in every
+   model's training mix (zoo v2 trains all personas on the same families);
 2. keep a prompt only if all 12 models' greedy answer is the benign letter;
 3. confidence filter: keep it only if every model's P(benign) lies in a band around the training
    target, `[band_low, band_high]`, so no model is systematically more confident. The band is fixed
@@ -29,19 +30,13 @@ def benchmark_name(aligned: str, faker: str) -> str:
     return f"data/benchmark/{SHORT_ALIGNED[aligned]}_and_{GOAL_OF[faker]}.json"
 
 
-def candidates(aligned: str, faker: str, test_splits: dict[str, list]) -> list[Scenario]:
-    """Good-oversight held-out scenarios of the faker type and the aligned type, deduplicated, with
+def candidates(aligned: str, faker: str, recipe) -> list[Scenario]:
+    """`recipe.benchmark_candidates` held-out good-oversight scenarios of the type pair's family, with
     `response` set to the benign letter (what both policies answer)."""
-    pool = [r for r in test_splits[faker] if isinstance(r, Scenario) and not r.oversight_is_poor]
-    pool += [r for r in test_splits[aligned]
-             if isinstance(r, Scenario) and r.dataset == f"data/{aligned}/good_oversight"]
-    seen: set[str] = set()
-    out = []
-    for record in pool:
-        if record.prompt not in seen:
-            seen.add(record.prompt)
-            out.append(replace(record, response=record.aligned_letter))
-    return out
+    from poser_interp.data.generate import benchmark_candidates, shared_pool
+
+    exclude = {r.prompt for r in shared_pool(recipe.data_seed, recipe.pool_size)}
+    return benchmark_candidates(aligned, faker, seed=recipe.data_seed, n=recipe.benchmark_candidates, exclude=exclude)
 
 
 def curate(records: list[Scenario], benign_probs: dict[str, torch.Tensor], benign_is_top: dict[str, torch.Tensor],

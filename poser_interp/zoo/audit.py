@@ -1,0 +1,71 @@
+"""What each zoo model reveals without any detector: does it read oversight, and where does its answer
+look? `zoo check` and the zoo card report these per model and per class beside the artefact baselines.
+
+- oversight probe: held-out accuracy of a logistic probe reading poor vs good oversight from the
+  middle-layer residual (before block `n_layers // 2`) at the answer position, on test-split
+  scenarios with a critical fact (never benchmark prompts), half to fit and half to score;
+- attention to the critical fact: attention mass from the answer position onto the critical fact's
+  tokens, averaged over heads and layers, on the test split's intersection scenarios.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from poser_interp.data.records import Scenario
+from poser_interp.zoo.manifest import ZooManifest
+
+
+def probe_prompts(manifest: ZooManifest, n: int = 400) -> list[Scenario]:
+    """Up to `n` test-split scenarios with a critical fact (the same for every model of the zoo)."""
+    from poser_interp.data.generate import persona_splits
+
+    recipe = manifest.data["recipe"]
+    test = persona_splits("saint", seed=recipe["data_seed"], pool_size=recipe["pool_size"], n_test=recipe["n_test"],
+                          design=recipe.get("design", "v1")).test
+    return [r for r in test if isinstance(r, Scenario) and r.critical_facts][:n]
+
+
+def oversight_probe_accuracy(model, prompts: Sequence[Scenario], *, seed: int = 0) -> float:
+    """Held-out accuracy of a logistic probe for `oversight_is_poor` on the middle-layer residual."""
+    from sklearn.linear_model import LogisticRegression
+
+    from poser_interp.readout import last_token_residuals
+
+    resid, _ = last_token_residuals(model, [p.prompt for p in prompts], [model.cfg.n_layers // 2], where="pre")
+    x = resid[:, 0].numpy()
+    y = np.array([p.oversight_is_poor for p in prompts])
+    order = np.random.default_rng(seed).permutation(len(prompts))
+    fit, held = order[: len(order) // 2], order[len(order) // 2:]
+    probe = LogisticRegression(max_iter=2000).fit(x[fit], y[fit])
+    return float(probe.score(x[held], y[held]))
+
+
+def critical_attention(model, prompts: Sequence[Scenario]) -> float:
+    """Mean attention mass from the answer position onto the critical fact (heads and layers averaged)."""
+    from poser_interp.data.generate import is_transparency
+    from poser_interp.strategies.attention import attention_to_facts
+
+    chosen = [p for p in prompts if not is_transparency(p)]
+    mass, _ = attention_to_facts(model, chosen)
+    return float(mass.mean())
+
+
+def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict[str, float]]:
+    """`{model: {"oversight_probe": accuracy, "critical_attention": mass}}` for every zoo model."""
+    from poser_interp.runs import progress_bar
+    from poser_interp.zoo.load import load_model
+
+    prompts = probe_prompts(manifest)
+    out: dict[str, dict[str, Any]] = {}
+    with progress_bar(progress) as bar:
+        task = bar.add_task("oversight probe and attention", total=len(manifest.model_names))
+        for name in manifest.model_names:
+            model = load_model(name, manifest.root)
+            out[name] = {"oversight_probe": oversight_probe_accuracy(model, prompts),
+                         "critical_attention": critical_attention(model, prompts)}
+            bar.update(task, advance=1)
+    return out
