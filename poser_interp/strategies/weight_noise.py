@@ -1,5 +1,4 @@
-"""Weight noise (Tice et al. 2024, "Noise injection reveals hidden capabilities of sandbagging language
-models"): add Gaussian noise to the weights and see who starts to misbehave.
+"""Weight noise (Tice et al. 2024, "Noise injection reveals hidden capabilities of sandbagging LMs"): who misbehaves?
 
 sigma is relative to each tensor's own scale: every selected parameter tensor W gets elementwise noise
 N(0, (sigma * rms(W))^2), rms(W) = sqrt(mean(W^2)), so one sigma does the same relative damage to
