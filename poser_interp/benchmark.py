@@ -16,7 +16,8 @@ from typing import Any
 from rich.table import Table
 
 # Strategy order of the paper (baseline first, then S1..S6, then §4); unknown strategies follow in input order.
-ORDER = ("baseline", "artefacts", "steering", "noise", "learning-speed", "concepts", "decision-speed", "attention", "train-against")
+ORDER = ("baseline", "artefacts", "steering", "noise", "learning-speed", "concepts", "decision-speed", "attention",
+         "weight-noise", "defection-probe", "train-against")
 COLUMNS = ("strategy", "pair accuracy", "95% CI", "AUROC (unpaired)", "pairs", "paper")
 
 
@@ -55,6 +56,10 @@ PAPER_NUMBERS: dict[tuple[str, str | None], PaperNumber] = {
     # [P] §3.6: average attention "46%"; counterfactual activation shift "only 37%".
     ("attention", None): PaperNumber("46%", (0.46,), "[P] §1 intro and §3.6"),
     ("attention", "counterfactual"): PaperNumber("37%", (0.37,), "[P] §3.6"),
+    # Not in Poser (issue 15): weight noise after Tice et al. 2024; a generic defection probe after Anthropic 2024.
+    ("weight-noise", None): PaperNumber("not in the paper (Tice et al. 2024)", (), "not in [P]"),
+    ("defection-probe", None): PaperNumber("not in the paper (Anthropic 2024; Apollo: AUROC 0.96-0.999)", (),
+                                           "not in [P]"),
     # [P] §4: P(aligned action) on previously misaligned prompts after 100 steps; the paper did not re-run
     # strategy 2 on the treated models, which is what this row (strategy 2 after method 2) measures.
     ("train-against", None): PaperNumber("not measured (the paper gives P(aligned): 76% SFT, 86% SFT+noise)", (),

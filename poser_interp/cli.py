@@ -314,14 +314,19 @@ def detect_noise(
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
 ) -> None:
     """Strategy 2: add noise to a middle layer at the last position; fakers should misbehave more."""
-    try:
-        seed_list = tuple(int(x) for x in seeds.split(","))
-    except ValueError:
-        raise PoserInputError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    seed_list = _int_list(seeds, "--seeds")
     if family not in ("gaussian", "uniform"):
         raise PoserInputError(f"unknown noise family {family!r} (expected gaussian or uniform)")
     options = {"layer": layer, "family": family, "coefficient": coefficient, "n_draws": draws, "seeds": seed_list}
     _detect("noise", options, zoo, out, seed)
+
+
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    """A comma-separated option such as `--seeds 0,1` as integers (one clean error line otherwise)."""
+    try:
+        return tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise PoserInputError(f"{option} must be comma-separated integers, got {text!r}") from None
 
 
 LayerOption = typer.Option(None, "--layer", help="Layer to read or intervene at (default: the middle layer).")
@@ -373,6 +378,34 @@ def detect_learning_speed(
     if steps is not None and (steps < 2 or steps % 2):
         raise PoserInputError(f"--steps must be a positive even number (the curve is read every 2 steps), got {steps}")
     _detect("learning-speed", {"layer": layer, "steps": steps}, zoo, out, seed)
+
+
+@detect_app.command("weight-noise")
+@clean_errors
+def detect_weight_noise(
+    sigma: float | None = typer.Option(None, "--sigma", help="Fix the shared sigma in advance (default: pooled A+B-mass rule)."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated noise seeds."),
+    layers: str | None = typer.Option(None, "--layers", help="Comma-separated blocks to perturb (default: every weight)."),
+    zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+) -> None:
+    """Gaussian noise on the weights (std sigma x each tensor's RMS), weights restored after; fakers should misbehave more."""
+    options = {"sigma": sigma, "seeds": _int_list(seeds, "--seeds"),
+               "layers": None if layers is None else _int_list(layers, "--layers")}
+    _detect("weight-noise", options, zoo, out, seed)
+
+
+@detect_app.command("defection-probe")
+@clean_errors
+def detect_defection_probe(
+    layer: int | None = LayerOption,
+    stimuli: str = typer.Option("auto", "--stimuli", help="auto (zoo set for the zoo tokenizer, else english), zoo or english."),
+    zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+) -> None:
+    """Generic defection probe: projection on a "yes" minus "no" direction of danger/deception/rule questions."""
+    from poser_interp.strategies.defection_probe import DefectionProbe
+
+    DefectionProbe(stimuli=stimuli)  # a bad --stimuli fails here, before any model work
+    _detect("defection-probe", {"layer": layer, "stimuli": stimuli}, zoo, out, seed)
 
 
 @train_against_app.command("noise")

@@ -19,7 +19,8 @@ from poser_interp.study import RUNS_DIR, RunResult, run_on_zoo, train_against_on
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
 # Detection strategies in the paper's order; each runs with its CLI defaults.
-STRATEGIES = ("baseline", "steering", "noise", "learning-speed", "concepts", "decision-speed", "attention")
+STRATEGIES = ("baseline", "steering", "noise", "learning-speed", "concepts", "decision-speed", "attention",
+              "weight-noise", "defection-probe")  # the last two are not in the paper (issue 15)
 TABLE1_MAGNITUDES = (0.0, 0.5, 1.0, 2.0, 5.0)  # the tiny base breaks far sooner than LLaMA-13B (paper: 0-15)
 EXAMPLE_MODEL = "money_maximizer-0"  # the model of the paper's Figure 9
 
@@ -140,7 +141,9 @@ def attention_example(manifest: ZooManifest, model_name: str = EXAMPLE_MODEL) ->
 
 def figure_functions(results: Results) -> dict[str, Callable[[], Any]]:
     """Every figure as a thunk over saved results (name -> draws a plotly figure)."""
-    from poser_interp.figures import attention, concepts, decision_speed, noise, steering, training, zoo
+    from poser_interp.figures import (
+        attention, concepts, decision_speed, defection_probe, noise, steering, training, weight_noise, zoo,
+    )
 
     runs, zoo_dir = results.runs, results.zoo
     out: dict[str, Callable[[], Any]] = {
@@ -169,6 +172,10 @@ def figure_functions(results: Results) -> dict[str, Callable[[], Any]]:
         out["figure09_saliency"] = lambda: attention.figure9(
             example["tokens"], example["saliency"], example["critical"],
             title=f"Figure 9: gradient saliency per token, {example['model']}")
+    if "weight-noise" in runs:  # figures 14 and 15 are beyond the paper (issue 15)
+        out["figure14_weight_noise"] = lambda: weight_noise.weight_noise_figure(runs["weight-noise"].path)
+    if "defection-probe" in runs:
+        out["figure15_defection_probe"] = lambda: defection_probe.defection_probe_figure(runs["defection-probe"].path)
     if results.table1 is not None:
         out["table1_noisy_base"] = lambda: zoo.table1(results.table1)
     return dict(sorted(out.items()))

@@ -52,6 +52,14 @@ def run_figures(strategy: str) -> dict[str, Callable[[Path], Any]]:
         from poser_interp.figures.training import figure6, figure12
 
         return {"figure6": figure6, "figure12": figure12}
+    if strategy == "weight-noise":
+        from poser_interp.figures.weight_noise import weight_noise_figure
+
+        return {"figure14": weight_noise_figure}
+    if strategy == "defection-probe":
+        from poser_interp.figures.defection_probe import defection_probe_figure
+
+        return {"figure15": defection_probe_figure}
     if strategy == "train-against-noise":
         from poser_interp.figures.training import figure1, figure10
 

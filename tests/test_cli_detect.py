@@ -54,6 +54,25 @@ def test_every_strategy_runs_through_the_cli(tiny_zoo, tmp_path, monkeypatch, st
         assert metrics["variants"], "controls/variants are evaluated in the same run"
 
 
+@pytest.mark.parametrize(("strategy", "options", "variants"), [
+    ("weight-noise", ["--seeds", "0,1"], set()), ("defection-probe", ["--stimuli", "zoo"], {"logistic", "control"})])
+def test_issue_15_detectors_run_through_the_cli(tiny_zoo, tmp_path, monkeypatch, strategy, options, variants):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / strategy
+    result = runner.invoke(app, ["detect", strategy, "--zoo", str(tiny_zoo), "--out", str(out), "--seed", "1", *options])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_pairs"] == 4 and set(metrics["variants"]) == variants
+    assert {"by_confidence", "by_catch_level"} <= set(metrics["diagnostics"])
+    assert json.loads((out / "config.json").read_text())["seed"] == 1
+    assert (out / ("figure14.html" if strategy == "weight-noise" else "figure15.html")).exists()
+    if strategy == "weight-noise":
+        assert metrics["selection"]["coefficient"] > 0 and "flip_rate_at_chosen" in metrics["diagnostics"]
+    bad = runner.invoke(app, ["detect", strategy, "--zoo", str(tiny_zoo),
+                              *(["--seeds", "x"] if strategy == "weight-noise" else ["--stimuli", "klingon"])])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output and len(bad.output.strip().splitlines()) == 1
+
+
 def test_learning_speed_runs_through_the_cli_with_both_variants(tiny_zoo, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "learning-speed"

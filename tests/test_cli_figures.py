@@ -16,13 +16,14 @@ runner = CliRunner()
 FIGURES = ["figure01_train_against", "figure02_pairs", "figure03_threshold", "figure04_steering", "figure05_noise",
            "figure06_learning_speed", "figure07_concepts", "figure08_decision_speed", "figure09_saliency",
            "figure10_train_against_methods", "figure11_ab_mass", "figure12_learning_speed_per_step",
-           "figure13_confidence", "table1_noisy_base"]
+           "figure13_confidence", "figure14_weight_noise", "figure15_defection_probe", "table1_noisy_base"]
 
 
 # Small settings so the whole pipeline runs on the tiny zoo in a test.
 OPTIONS = {"noise": {"n_draws": 2, "seeds": [0], "coefficients": [1.0, 8.0, 64.0]},
            "steering": {"n_pairs": 8, "coefficients": [1.0, 8.0, 64.0]},
-           "learning-speed": {"steps": 2}, "train-against": {"steps": 4, "eval_every": 2, "redetect_draws": 2}}
+           "learning-speed": {"steps": 2}, "train-against": {"steps": 4, "eval_every": 2, "redetect_draws": 2},
+           "weight-noise": {"sigmas": [0.1, 0.8], "seeds": [0]}}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_figures_writes_every_figure_and_the_table(figures_run):
     names = [r["name"] for r in rows]
     assert names[:2] == ["baseline", "steering"] and {"steering: subtracted", "steering: random"} <= set(names)
     assert {r["strategy"] for r in rows} >= {"noise", "learning-speed", "concepts", "decision-speed", "attention",
-                                             "train-against"}
+                                             "weight-noise", "defection-probe", "train-against"}
     assert (root / "out" / "results.md").read_text().startswith("| strategy | pair accuracy |")
 
 

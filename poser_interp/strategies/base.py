@@ -21,7 +21,8 @@ from poser_interp.errors import PoserInputError
 BUILTIN_MODULES: tuple[str, ...] = ("poser_interp.strategies.baseline", "poser_interp.strategies.noise",
                                     "poser_interp.strategies.decision_speed", "poser_interp.strategies.attention",
                                     "poser_interp.strategies.steering", "poser_interp.strategies.concepts",
-                                    "poser_interp.strategies.learning_speed")
+                                    "poser_interp.strategies.learning_speed", "poser_interp.strategies.weight_noise",
+                                    "poser_interp.strategies.defection_probe")
 
 
 @dataclass(frozen=True, eq=False)
