@@ -15,10 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from poser_interp.blind import aliases, anonymise_model, blind_prompts, scoring_order
 from poser_interp.data.poser import ModelPair, load_benchmark
 from poser_interp.data.records import Scenario, load_json
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import PairEvaluation, evaluate_pairs, round_floats, stratified_effects
+from poser_interp.evaluate import (
+    PairEvaluation, check_finite, evaluate_pairs, round_floats, stratified_effects,
+)
 from poser_interp.io import write_json_atomic, write_text_atomic
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
 
@@ -153,6 +156,10 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
 
     Benchmark prompts come from `benchmark_dir / pair.valid_data` (Poser layout). Each model needing
     work is loaded once and scored on all its missing files; `scores.jsonl` is rewritten after each.
+    The detector works blind (`poser_interp.blind`): models in a seeded random order, each under an
+    opaque alias with its name-bearing attributes replaced, prompts without `probs` or other models'
+    data, and `finalize` over alias keys. A finished run does no model work: its metrics are
+    recomputed from `scores.jsonl`.
     """
     benchmark_dir = Path(benchmark_dir)
     folder = RunFolder(out)
@@ -160,34 +167,48 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
                   "benchmark_dir": str(benchmark_dir.resolve()), "seed": seed})
     by_model = files_by_model(pairs)
     all_files = sorted({f for files in by_model.values() for f in files})
-    prompts: dict[str, list[Scenario]] = {f: load_benchmark(benchmark_dir / f) for f in all_files}
+    prompts: dict[str, list[Scenario]] = {f: blind_prompts(load_benchmark(benchmark_dir / f)) for f in all_files}
     shas = {f: _sha256(benchmark_dir / f) for f in all_files}
     stored = folder.read_scores()
     for (model, file), (sha, score) in stored.items():
         if file in shas and sha != shas[file]:
             raise PoserInputError(f"{folder.scores_path}: {model} was scored on another version of {file} "
                                   "(the benchmark file changed); pick another run folder")
-    todo = {m: [f for f in files if (m, f) not in stored] for m, files in by_model.items()}
+    alias = aliases(list(by_model), seed)
+    todo = {m: [f for f in by_model[m] if (m, f) not in stored] for m in scoring_order(list(by_model), seed)}
     todo = {m: files for m, files in todo.items() if files}
     with progress_bar(progress) as bar:
         task = bar.add_task(f"{detector.name}: scoring models", total=len(todo))
         for model_name, files in todo.items():
             bar.update(task, description=f"{detector.name}: {model_name}")
-            model = load_model(model_name)
+            model = anonymise_model(load_model(model_name), alias[model_name], model_name)
             for file in files:
                 score = detector.score(model, prompts[file])
                 if len(score) != len(prompts[file]):
                     raise ValueError(f"strategy {detector.name!r} returned {len(score)} scores for "
                                      f"{len(prompts[file])} prompts ({model_name} on {file})")
+                check_finite(score, model_name, file)
                 stored[(model_name, file)] = (shas[file], score)
                 folder.write_scores(stored)
             del model
             bar.update(task, advance=1)
     needed = {(m, f): stored[(m, f)][1] for m, files in by_model.items() for f in files}
-    needed, selection = finalize_scores(detector, needed)  # label-free: is_faker is not passed
+    needed, selection = blind_finalize(detector, needed, alias, all_files)  # label-free and name-free
     evaluation = evaluate_pairs(needed, pairs, is_faker, seed=seed)
     diagnostics = stratified_effects(needed, is_faker)
     variants = {name: evaluate_pairs(variant_scores(needed, name), pairs, is_faker, seed=seed).metrics()
                 for name in getattr(detector, "variants", tuple)()}
     folder.write_results(evaluation, selection=selection, diagnostics=diagnostics, variants=variants)
     return evaluation
+
+
+def blind_finalize(detector: Detector, scores: dict[ScoreKey, ModelScore], alias: dict[str, str],
+                   files: Sequence[str]) -> tuple[dict[ScoreKey, ModelScore], dict[str, Any]]:
+    """`finalize_scores` over opaque `(model alias, file alias)` keys in alias order, mapped back to names."""
+    file_alias = {f: f"file-{i:02d}" for i, f in enumerate(sorted(files))}
+    back = {(alias[m], file_alias[f]): (m, f) for m, f in scores}
+    hidden = {key: scores[back[key]] for key in sorted(back)}
+    finalized, selection = finalize_scores(detector, hidden)
+    if set(finalized) != set(hidden):
+        raise ValueError(f"strategy {detector.name!r}: finalize must return a score for every key it was given")
+    return dict(sorted((back[key], score) for key, score in finalized.items())), selection
