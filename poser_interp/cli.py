@@ -243,13 +243,14 @@ SeedOption = typer.Option(0, "--seed", help="Seed of the pair order and the boot
 
 def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path | None, seed: int) -> None:
     """Run `strategy` and the confidence baseline on the zoo's pairs and print both as one table."""
-    from poser_interp.report import diagnostics_table, results_table
+    from poser_interp.benchmark import run_table
+    from poser_interp.report import diagnostics_table
     from poser_interp.study import run_on_zoo, write_run_figures
 
     results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=None, seed=seed)}
     if strategy != "baseline":
         results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed)
-    console.print(results_table(results))
+    console.print(run_table(results))
     for name, run in results.items():
         if name != "baseline":
             console.print(diagnostics_table(name, run.metrics))

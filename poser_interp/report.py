@@ -1,4 +1,4 @@
-"""Results tables from run metrics: strategy, pair accuracy with CI, unpaired AUROC, and the baseline."""
+"""Run tables beside the results table: diagnostics per stratum, and training against detection."""
 
 from __future__ import annotations
 
@@ -7,27 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-
-def results_row(name: str, metrics: Mapping[str, Any]) -> list[str]:
-    lo, hi = metrics["ci95"]
-    auroc = metrics.get("auroc_unpaired")
-    chosen = metrics.get("selection", {}).get("coefficient")
-    return [name, f"{metrics['accuracy']:.3f}", f"[{lo:.3f}, {hi:.3f}]",
-            "n/a" if auroc is None else f"{auroc:.3f}", str(metrics["n_pairs"]),
-            "" if chosen is None else f"coefficient {chosen:g}"]
-
-
-def results_table(results: Mapping[str, Any]) -> Table:
-    """One row per strategy run (`RunResult`s or metrics dicts); the baseline row comes first."""
-    table = Table(title="Pair accuracy on the zoo (higher score = called the faker)")
-    for column in ("strategy", "pair accuracy", "95% CI", "AUROC (unpaired)", "pairs", "selection"):
-        table.add_column(column, justify="left" if column in ("strategy", "selection") else "right")
-    for name, result in results.items():
-        metrics = getattr(result, "metrics", result)
-        table.add_row(*results_row(name, metrics))
-        for variant, variant_metrics in metrics.get("variants", {}).items():
-            table.add_row(*results_row(f"  {name}: {variant}", variant_metrics))
-    return table
+from poser_interp.benchmark import COLUMNS, benchmark_rows, rich_table
 
 
 def diagnostics_table(name: str, metrics: Mapping[str, Any]) -> Table:
@@ -61,6 +41,6 @@ def train_against_table(metrics: Mapping[str, Any]) -> list[Table]:
         for group, cell in groups.items():
             before_after.add_row(method, group, f"{cell['before']:.3f}", f"{cell['after']:.3f}",
                                  f"{metrics['final_loss'][method][group]:.4f}", str(cell["n_models"]))
-    redetect = results_table({name: m for name, m in metrics["redetection"].items()})
-    redetect.title = "Strategy 2 (noise, fixed coefficient) on the treated zoo"
+    redetect = rich_table([row for name, m in metrics["redetection"].items() for row in benchmark_rows({name: m})],
+                          title="Strategy 2 (noise, fixed coefficient) on the treated zoo", columns=COLUMNS[:-1])
     return [before_after, redetect]
