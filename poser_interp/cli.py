@@ -247,7 +247,7 @@ def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path 
     from poser_interp.report import diagnostics_table
     from poser_interp.study import run_on_zoo, write_run_figures
 
-    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=None, seed=seed)}
+    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=out if strategy == "baseline" else None, seed=seed)}
     if strategy != "baseline":
         results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed)
     console.print(run_table(results))
@@ -261,9 +261,9 @@ def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path 
 
 @detect_app.command("baseline")
 @clean_errors
-def detect_baseline(zoo: Path | None = ZooOption, seed: int = SeedOption) -> None:
+def detect_baseline(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption) -> None:
     """Confidence baseline computed from the models: the less confident model is called the faker."""
-    _detect("baseline", {}, zoo, None, seed)
+    _detect("baseline", {}, zoo, out, seed)
 
 
 @detect_app.command("noise")
@@ -368,16 +368,10 @@ OptionsOption = typer.Option(None, "--options", help="JSON file of per-strategy 
 
 def _ensure_results(zoo: Path | None, seed: int, options: Path | None):  # -> reproduce.Results
     """Run every strategy that has no finished run folder yet (progress bars), reuse the rest."""
-    import json
-
+    from poser_interp.io import read_json
     from poser_interp.reproduce import check_options, ensure_results
 
-    settings = None
-    if options is not None:
-        try:
-            settings = check_options(json.loads(options.read_text(encoding="utf-8")), str(options))
-        except (OSError, json.JSONDecodeError) as err:
-            raise PoserInputError(f"{options}: cannot read the options file ({err})") from None
+    settings = None if options is None else check_options(read_json(options), str(options))
     return ensure_results(zoo, seed=seed, options=settings, log=lambda line: console.print(line, highlight=False))
 
 

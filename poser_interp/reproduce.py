@@ -8,13 +8,12 @@ then writes Figures 1-13 and Table 1 as pure functions of those folders and the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poser_interp.io import write_json_atomic, write_text_atomic
+from poser_interp.io import read_json, write_json_atomic, write_text_atomic
 from poser_interp.study import RUNS_DIR, RunResult, run_on_zoo, train_against_on_zoo
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
@@ -161,7 +160,7 @@ def figure_functions(results: Results) -> dict[str, Callable[[], Any]]:
         out["figure08_decision_speed"] = lambda: decision_speed.figure8(runs["decision-speed"].path,
                                                                         results.base_decision_speed)
     if results.example is not None:
-        example = json.loads((results.example / "saliency.json").read_text(encoding="utf-8"))
+        example = read_json(results.example / "saliency.json")
         out["figure09_saliency"] = lambda: attention.figure9(
             example["tokens"], example["saliency"], example["critical"],
             title=f"Figure 9: gradient saliency per token, {example['model']}")

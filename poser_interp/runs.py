@@ -17,12 +17,12 @@ import numpy as np
 
 from poser_interp.blind import aliases, anonymise_model, blind_prompts, scoring_order
 from poser_interp.data.poser import ModelPair, load_benchmark
-from poser_interp.data.records import Scenario, load_json
+from poser_interp.data.records import Scenario
 from poser_interp.errors import PoserInputError
 from poser_interp.evaluate import (
     PairEvaluation, check_finite, evaluate_pairs, round_floats, stratified_effects,
 )
-from poser_interp.io import write_json_atomic, write_text_atomic
+from poser_interp.io import parse_json, read_json, read_text, write_json_atomic, write_text_atomic
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
 
 ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
@@ -59,7 +59,7 @@ class RunFolder:
         if self.path.exists() and not self.path.is_dir():
             raise PoserInputError(f"{self.path}: not a directory (pick another run folder)")
         if self.config_path.exists():
-            existing = load_json(self.config_path)
+            existing = read_json(self.config_path)
             if existing != config:
                 raise PoserInputError(f"{self.path} holds a run with another config ({_config_diff(existing, config)});"
                                       " pick another run folder")
@@ -71,12 +71,9 @@ class RunFolder:
         if not self.scores_path.exists():
             return {}
         out: dict[ScoreKey, tuple[str, ModelScore]] = {}
-        for i, line in enumerate(self.scores_path.read_text(encoding="utf-8").splitlines(), start=1):
+        for i, line in enumerate(read_text(self.scores_path).splitlines(), start=1):
             where = f"{self.scores_path}, line {i}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PoserInputError(f"{where}: not valid JSON ({err.msg})") from None
+            row = parse_json(line, where)
             if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("model", "file", "sha256")):
                 raise PoserInputError(f"{where}: expected an object with strings 'model', 'file', 'sha256'")
             out[(row["model"], row["file"])] = (row["sha256"], ModelScore.from_json(row.get("score"), where))

@@ -11,6 +11,7 @@ from typing import Any
 
 from poser_interp.data.poser import load_model_pairs
 from poser_interp.errors import PoserInputError
+from poser_interp.io import read_json
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest, sha256_file
 
 RUNS_DIR = Path("runs")
@@ -79,7 +80,7 @@ def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None
     run_strategy(detector, out=out, benchmark_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
                  load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
                  seed=seed, progress=progress)
-    return RunResult(out, json.loads((out / "metrics.json").read_text()))
+    return RunResult(out, read_json(out / "metrics.json"))
 
 
 def train_against_on_zoo(options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
