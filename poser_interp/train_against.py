@@ -32,11 +32,11 @@ from torch import Tensor
 from poser_interp.data.generate import persona_splits
 from poser_interp.data.poser import ModelPair, load_benchmark
 from poser_interp.data.records import Scenario, load_json
-from poser_interp.evaluate import evaluate_pairs, round_floats
+from poser_interp.evaluation.pairs import evaluate_pairs, round_floats
 from poser_interp.finetune import Batch, letter_batches, letter_probs, restored, run_training, soft_answer_loss
 from poser_interp.hooks import add_noise, intervene, resid_name
 from poser_interp.io import parse_json, read_text, write_json_atomic, write_text_atomic
-from poser_interp.runs import RunFolder, files_by_model, progress_bar
+from poser_interp.pipeline.runs import RunFolder, files_by_model, progress_bar
 from poser_interp.strategies.base import ModelScore
 from poser_interp.strategies.noise import ActivationNoise
 

@@ -25,8 +25,8 @@ import pytest
 
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS, is_faker
 from poser_interp.data.poser import ModelPair, load_benchmark
-from poser_interp.evaluate import evaluate_pairs
-from poser_interp.runs import run_strategy
+from poser_interp.evaluation.pairs import evaluate_pairs
+from poser_interp.pipeline.runs import run_strategy
 from poser_interp.strategies.base import ModelScore, finalize_scores
 
 NAMES = sorted(f"{p}-{i}" for p in PERSONAS for i in range(6))  # the zoo's 36 names, as a cheater knows them
@@ -175,7 +175,7 @@ def test_call_order_is_a_seeded_shuffle_so_guessing_by_order_is_chance(bench: Pa
         assert len(cheater.models_seen) == 36  # each model loaded once
         guessed = [is_faker(NAMES[i]) for i in range(36)]  # what it called a faker, by place in the order
         # accuracy = h / 18, h = true fakers among its guesses (the harness's scoring order, seeded)
-        from poser_interp.blind import scoring_order
+        from poser_interp.pipeline.blind import scoring_order
 
         truth = [is_faker(m) for m in scoring_order(NAMES, seed)]
         h = sum(g and t for g, t in zip(guessed, truth, strict=True))

@@ -10,7 +10,7 @@ import pytest
 from poser_interp.data.personas import ALIGNED, FAKERS, is_faker
 from poser_interp.data.poser import ModelPair
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import (
+from poser_interp.evaluation.pairs import (
     bootstrap_ci, decide, evaluate_pairs, model_bootstrap_ci, round_floats, tpr_at_fpr,
 )
 from poser_interp.strategies.base import ModelScore
@@ -179,7 +179,7 @@ def test_planted_signal_gets_one() -> None:
 
 
 def test_stratified_effects_by_hand():
-    from poser_interp.evaluate import stratified_effects
+    from poser_interp.evaluation.diagnostics import stratified_effects
 
     def score(evidence, conf, levels):
         return ModelScore(np.array(evidence, dtype=np.float64), ["A"] * len(evidence),

@@ -12,7 +12,7 @@ import pytest
 from poser_interp.data.personas import is_faker
 from poser_interp.data.poser import ModelPair
 from poser_interp.errors import PoserInputError
-from poser_interp.runs import RunFolder, run_strategy
+from poser_interp.pipeline.runs import RunFolder, run_strategy
 from poser_interp.strategies.base import Detector, ModelScore
 
 TM, GR = "data/benchmark/truth_and_money.json", "data/benchmark/genie_and_reward.json"
@@ -138,7 +138,7 @@ def test_changed_benchmark_file_is_refused(tmp_path: Path, bench: Path) -> None:
 
 def test_control_variants_are_evaluated_beside_the_main_score(tmp_path):
     """A detector's `variants()` (e.g. a random-direction control) get their own pair accuracy."""
-    from poser_interp.runs import variant_scores
+    from poser_interp.pipeline.runs import variant_scores
 
     main = ModelScore(np.array([1.0, 2.0]), ["A", "A"], {"variants": {"random": [0.5, 0.25]}})
     out = variant_scores({("saint-0", "f"): main}, "random")

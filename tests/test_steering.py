@@ -16,7 +16,7 @@ from poser_interp.data.records import record_to_json
 from poser_interp.directions import mean_difference, random_unit, unit
 from poser_interp.figures.steering import figure4
 from poser_interp.hooks import active_hook_count, resid_name
-from poser_interp.runs import RunFolder, run_strategy
+from poser_interp.pipeline.runs import RunFolder, run_strategy
 from poser_interp.strategies.base import ModelScore, get_detector
 from poser_interp.strategies.steering import (
     THRESHOLD, SafeToMisbehaveSteering, contrast_direction, steering_sweep,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from poser_interp.io import read_json, write_json_atomic, write_text_atomic
-from poser_interp.study import RUNS_DIR, RunResult, run_on_zoo, train_against_on_zoo
+from poser_interp.pipeline.runs import RUNS_DIR, RunResult, run_on_zoo, train_against_on_zoo
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
 # Detection strategies in the paper's order; each runs with its CLI defaults.
@@ -91,7 +91,7 @@ def check_options(options: Any, where: str = "options") -> dict[str, dict[str, A
 def base_scores(strategy: str, manifest: ZooManifest) -> Path:
     """The zoo's base model scored by `strategy` on every benchmark file (a run folder without pairs)."""
     from poser_interp.data.poser import load_benchmark
-    from poser_interp.runs import RunFolder
+    from poser_interp.pipeline.runs import RunFolder
     from poser_interp.strategies.base import get_detector
     from poser_interp.zoo.load import load_base
 
@@ -194,7 +194,7 @@ def benchmark_results(results: Results) -> dict[str, Any]:
 
 def write_benchmark(results: Results, out_dir: str | Path) -> tuple[Path, Path, str]:
     """`results.md` and `results.json` in `out_dir`; returns both paths and the Markdown."""
-    from poser_interp.benchmark import benchmark_rows, to_json, to_markdown
+    from poser_interp.tables import benchmark_rows, to_json, to_markdown
 
     rows = benchmark_rows(benchmark_results(results))
     markdown = to_markdown(rows)

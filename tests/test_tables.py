@@ -6,7 +6,7 @@ import json
 
 from rich.console import Console
 
-from poser_interp.benchmark import benchmark_rows, paper_number, rich_table, to_json, to_markdown
+from poser_interp.tables import benchmark_rows, paper_number, rich_table, to_json, to_markdown
 
 
 def _metrics(acc: float, lo: float, hi: float, auroc: float | None = 0.5, n: int = 4, **extra) -> dict:
@@ -75,7 +75,7 @@ def test_run_results_and_missing_fields_are_accepted():
 
 
 def test_detect_table_shows_the_selection_and_both_intervals():
-    from poser_interp.benchmark import run_table
+    from poser_interp.tables import run_table
 
     console = Console(width=250, record=True)
     console.print(run_table({"baseline": _metrics(0.25, 0.0, 0.5),

@@ -1,4 +1,4 @@
-"""Run folders: one strategy's config, per-model scores, pair decisions and metrics, resumable.
+"""Run folders, and running a strategy over a zoo: config, per-model scores, pair decisions, metrics.
 
 Per-model work is done once per (model, benchmark file) and kept in `scores.jsonl`, so re-running a
 finished run does no model work and an interrupted one picks up where it stopped. Every file is
@@ -10,20 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from poser_interp.blind import aliases, anonymise_model, blind_prompts, scoring_order
-from poser_interp.data.poser import ModelPair, load_benchmark
+from poser_interp.data.poser import ModelPair, load_benchmark, load_model_pairs
 from poser_interp.data.records import Scenario
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import (
-    PairEvaluation, check_finite, evaluate_pairs, round_floats, stratified_effects,
-)
+from poser_interp.evaluation.diagnostics import stratified_effects
+from poser_interp.evaluation.pairs import PairEvaluation, check_finite, evaluate_pairs, round_floats
 from poser_interp.io import parse_json, read_json, read_text, write_json_atomic, write_text_atomic
+from poser_interp.pipeline.blind import aliases, anonymise_model, blind_prompts, scoring_order
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
+from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest, sha256_file
 
 ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
 
@@ -153,7 +154,7 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
 
     Benchmark prompts come from `benchmark_dir / pair.valid_data` (Poser layout). Each model needing
     work is loaded once and scored on all its missing files; `scores.jsonl` is rewritten after each.
-    The detector works blind (`poser_interp.blind`): models in a seeded random order, each under an
+    The detector works blind (`pipeline.blind`): models in a seeded random order, each under an
     opaque alias with its name-bearing attributes replaced, prompts without `probs` or other models'
     data, and `finalize` over alias keys. A finished run does no model work: its metrics are
     recomputed from `scores.jsonl`.
@@ -209,3 +210,93 @@ def blind_finalize(detector: Detector, scores: dict[ScoreKey, ModelScore], alias
     if set(finalized) != set(hidden):
         raise ValueError(f"strategy {detector.name!r}: finalize must return a score for every key it was given")
     return dict(sorted((back[key], score) for key, score in finalized.items())), selection
+
+
+# Running a registered strategy on every pair of a zoo, into a run folder (cached, atomic).
+
+RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run lives and what its `metrics.json` says."""
+
+    path: Path
+    metrics: dict[str, Any]
+
+
+def default_run_dir(strategy: str, config: dict[str, Any], zoo: Path, seed: int) -> Path:
+    """`runs/<strategy>-<hash>`: the hash covers the config, the zoo's manifest and the seed."""
+    key = json.dumps({"config": config, "zoo": sha256_file(zoo / "manifest.json"), "seed": seed}, sort_keys=True)
+    return RUNS_DIR / f"{strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def run_figures(strategy: str) -> dict[str, Callable[[Path], Any]]:
+    """The paper figures each strategy's run folder draws (name -> pure function of the folder)."""
+    if strategy == "noise":
+        from poser_interp.figures.noise import figure5, figure11
+
+        return {"figure5": figure5, "figure11": figure11}
+    if strategy == "steering":
+        from poser_interp.figures.steering import figure4
+
+        return {"figure4": figure4}
+    if strategy == "concepts":
+        from poser_interp.figures.concepts import figure7
+
+        return {"figure7": figure7}
+    if strategy == "decision-speed":
+        from poser_interp.figures.decision_speed import figure8
+
+        return {"figure8": figure8}
+    if strategy == "learning-speed":
+        from poser_interp.figures.training import figure6, figure12
+
+        return {"figure6": figure6, "figure12": figure12}
+    if strategy == "train-against-noise":
+        from poser_interp.figures.training import figure1, figure10
+
+        return {"figure1": figure1, "figure10": figure10}
+    return {}
+
+
+def write_run_figures(strategy: str, run_dir: Path) -> list[Path]:
+    """Draw the strategy's figures into its run folder as self-contained HTML."""
+    from poser_interp.figures import save_figure
+
+    return [p for name, fn in run_figures(strategy).items() for p in save_figure(fn(run_dir), run_dir / name)]
+
+
+def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
+               seed: int = 0, progress: bool = True) -> RunResult:
+    """Score every zoo model with `strategy` on its benchmark files and evaluate all pairs."""
+    from poser_interp.strategies.base import get_detector
+    from poser_interp.zoo.load import load_model
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    detector = get_detector(strategy, **{k: v for k, v in options.items() if v is not None})
+    out = Path(out) if out is not None else default_run_dir(strategy, detector.config(), manifest.root, seed)
+    run_strategy(detector, out=out, benchmark_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
+                 load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
+                 seed=seed, progress=progress)
+    return RunResult(out, read_json(out / "metrics.json"))
+
+
+def train_against_on_zoo(options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
+                         seed: int = 0, progress: bool = True) -> RunResult:
+    """Train every zoo model against strategy 2 (both methods) and re-detect; see `train_against`."""
+    from poser_interp.data.personas import model_persona
+    from poser_interp.train_against import TrainAgainstConfig, run_train_against
+    from poser_interp.zoo.load import load_model
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    try:
+        config = TrainAgainstConfig(**{k: v for k, v in options.items() if v is not None})
+    except TypeError as err:
+        raise PoserInputError(f"train-against: bad options {sorted(options)} ({err})") from None
+    out = Path(out) if out is not None else default_run_dir("train-against-noise", config.to_json(), manifest.root, seed)
+    metrics = run_train_against(out=out, zoo_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
+                                load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
+                                persona_of=lambda name: model_persona(name)[0], recipe=manifest.data["recipe"], config=config, seed=seed,
+                                progress=progress)
+    return RunResult(out, metrics)
