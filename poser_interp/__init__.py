@@ -12,6 +12,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load_model": "poser_interp.zoo.load",
+    "get_detector": "poser_interp.strategies.base",
+    "evaluate_pairs": "poser_interp.evaluation.pairs",
+    "run_on_zoo": "poser_interp.pipeline.runs",
 }
 
 

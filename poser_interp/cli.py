@@ -270,16 +270,16 @@ SeedOption = typer.Option(0, "--seed", help="Seed of the pair order and the boot
 
 def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path | None, seed: int) -> None:
     """Run `strategy` and the confidence baseline on the zoo's pairs and print both as one table."""
-    from poser_interp.report import diagnostics_table, results_table
-    from poser_interp.study import run_on_zoo, write_run_figures
+    from poser_interp.pipeline.runs import run_on_zoo, write_run_figures
+    from poser_interp.tables import diagnostics_table, run_table
 
-    from poser_interp.study import artefacts_on_zoo
+    from poser_interp.pipeline.runs import artefacts_on_zoo
 
-    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=None, seed=seed),
+    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=out if strategy == "baseline" else None, seed=seed),
                "artefacts": artefacts_on_zoo(zoo=zoo, seed=seed, out=out if strategy == "artefacts" else None)}
     if strategy not in results:
         results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed)
-    console.print(results_table(results))
+    console.print(run_table(results))
     for name, run in results.items():
         if name not in ("baseline", "artefacts"):
             console.print(diagnostics_table(name, run.metrics))
@@ -290,9 +290,9 @@ def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path 
 
 @detect_app.command("baseline")
 @clean_errors
-def detect_baseline(zoo: Path | None = ZooOption, seed: int = SeedOption) -> None:
+def detect_baseline(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption) -> None:
     """Confidence baseline computed from the models: the less confident model is called the faker."""
-    _detect("baseline", {}, zoo, None, seed)
+    _detect("baseline", {}, zoo, out, seed)
 
 
 @detect_app.command("artefacts")
@@ -416,8 +416,8 @@ def train_against_noise(
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
 ) -> None:
     """Fine-tune every model on its own benign answers, without (method 1) and with (method 2) activation noise."""
-    from poser_interp.report import train_against_table
-    from poser_interp.study import train_against_on_zoo, write_run_figures
+    from poser_interp.pipeline.runs import train_against_on_zoo, write_run_figures
+    from poser_interp.tables import train_against_table
 
     if steps is not None and steps < 1:
         raise PoserInputError(f"--steps must be >= 1, got {steps}")
@@ -435,25 +435,19 @@ OptionsOption = typer.Option(None, "--options", help="JSON file of per-strategy 
                              '{"noise": {"n_draws": 4}, "train-against": {"steps": 20}} (default: every default).')
 
 
-def _ensure_results(zoo: Path | None, seed: int, options: Path | None):  # -> reproduce.Results
+def _ensure_results(zoo: Path | None, seed: int, options: Path | None):  # -> pipeline.reproduce.Results
     """Run every strategy that has no finished run folder yet (progress bars), reuse the rest."""
-    import json
+    from poser_interp.io import read_json
+    from poser_interp.pipeline.reproduce import check_options, ensure_results
 
-    from poser_interp.reproduce import check_options, ensure_results
-
-    settings = None
-    if options is not None:
-        try:
-            settings = check_options(json.loads(options.read_text(encoding="utf-8")), str(options))
-        except (OSError, json.JSONDecodeError) as err:
-            raise PoserInputError(f"{options}: cannot read the options file ({err})") from None
+    settings = None if options is None else check_options(read_json(options), str(options))
     return ensure_results(zoo, seed=seed, options=settings, log=lambda line: console.print(line, highlight=False))
 
 
 def _write_table(results, out: Path) -> tuple[Path, Path]:
     """Print the results table beside the paper's numbers and write it to `out` as Markdown and JSON."""
-    from poser_interp.benchmark import benchmark_rows, rich_table
-    from poser_interp.reproduce import benchmark_results, write_benchmark
+    from poser_interp.pipeline.reproduce import benchmark_results, write_benchmark
+    from poser_interp.tables import benchmark_rows, rich_table
 
     md, js, _ = write_benchmark(results, out)
     console.print(rich_table(benchmark_rows(benchmark_results(results))))
@@ -470,7 +464,7 @@ def figures(
     import time
 
     from poser_interp.figures import png_available
-    from poser_interp.reproduce import draw_figures
+    from poser_interp.pipeline.reproduce import draw_figures
 
     start = time.perf_counter()
     results = _ensure_results(zoo, seed, options)

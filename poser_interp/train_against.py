@@ -32,11 +32,11 @@ from torch import Tensor
 from poser_interp.data.generate import persona_splits
 from poser_interp.data.poser import ModelPair, load_benchmark
 from poser_interp.data.records import Scenario, load_json
-from poser_interp.evaluate import evaluate_pairs, round_floats
+from poser_interp.evaluation.pairs import evaluate_pairs, round_floats
 from poser_interp.finetune import Batch, letter_batches, letter_probs, restored, run_training, soft_answer_loss
 from poser_interp.hooks import add_noise, intervene, resid_name
-from poser_interp.io import write_json_atomic, write_text_atomic
-from poser_interp.runs import RunFolder, files_by_model, progress_bar
+from poser_interp.io import parse_json, read_text, write_json_atomic, write_text_atomic
+from poser_interp.pipeline.runs import RunFolder, files_by_model, progress_bar
 from poser_interp.strategies.base import ModelScore
 from poser_interp.strategies.noise import ActivationNoise
 
@@ -133,8 +133,8 @@ def run_train_against(*, out: str | Path, zoo_dir: Path, pairs: Sequence[ModelPa
     models_path = folder.path / "models.jsonl"
     done: dict[str, Any] = {}
     if models_path.exists():
-        for line in models_path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
+        for i, line in enumerate(read_text(models_path).splitlines(), start=1):
+            row = parse_json(line, f"{models_path}, line {i}")
             done[row["model"]] = row["result"]
     by_model = files_by_model(pairs)
     benchmark = {f: load_benchmark(Path(zoo_dir) / f) for fs in by_model.values() for f in fs}
@@ -190,7 +190,8 @@ def summarise(done: dict[str, Any], pairs: Sequence[ModelPair], is_faker: Callab
 def read_models(run_dir: str | Path) -> dict[str, Any]:
     """`models.jsonl` of a training-against run: model name -> its curves, losses and noise scores."""
     path = Path(run_dir) / "models.jsonl"
-    return {row["model"]: row["result"] for row in map(json.loads, path.read_text(encoding="utf-8").splitlines())}
+    return {row["model"]: row["result"]
+            for i, line in enumerate(read_text(path).splitlines(), start=1) for row in [parse_json(line, f"{path}, line {i}")]}
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 from poser_interp.data.confidence import canonical_model_name, confidence_baseline
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import bootstrap_ci
+from poser_interp.evaluation.pairs import bootstrap_ci
 
 POSER_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "poser-data"
 

@@ -10,7 +10,9 @@ import pytest
 from poser_interp.data.personas import ALIGNED, FAKERS, is_faker
 from poser_interp.data.poser import ModelPair
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import bootstrap_ci, decide, evaluate_pairs, round_floats
+from poser_interp.evaluation.pairs import (
+    bootstrap_ci, decide, evaluate_pairs, model_bootstrap_ci, round_floats, tpr_at_fpr,
+)
 from poser_interp.strategies.base import ModelScore
 
 TM, GR = "data/benchmark/truth_and_money.json", "data/benchmark/genie_and_reward.json"
@@ -100,7 +102,10 @@ def test_accuracy_ci_breakdown_auroc_by_hand() -> None:
     result = evaluate_pairs(scores, pairs, is_faker, seed=3, n_resamples=500)
     assert result.n_pairs == 5 and result.correct == 3.5 and result.accuracy == pytest.approx(0.7)
     low, high = bootstrap_ci(np.array([1.0, 0.0, 1.0, 0.5, 1.0]), n_resamples=500, seed=3)
-    assert (result.ci_low, result.ci_high) == (low, high)
+    assert result.ci_pairs == (low, high)  # the secondary, pair-level interval
+    # the default interval resamples models: aligned (genie-0, truth_teller-0), fakers (mm0, mm1, rm0, rm1)
+    assert (result.ci_low, result.ci_high) == model_bootstrap_ci(
+        np.array([1.0, 0.0, 1.0, 0.5, 1.0]), np.array([1, 1, 0, 0, 0]), np.array([0, 1, 2, 3, 0]), n_resamples=500, seed=3)
     assert result.by_type == {
         "genie vs money_maximizer": {"n_pairs": 1, "correct": 1.0, "accuracy": 1.0},
         "genie vs reward_maximizer": {"n_pairs": 2, "correct": 1.5, "accuracy": 0.75},
@@ -174,7 +179,7 @@ def test_planted_signal_gets_one() -> None:
 
 
 def test_stratified_effects_by_hand():
-    from poser_interp.evaluate import stratified_effects
+    from poser_interp.evaluation.diagnostics import stratified_effects
 
     def score(evidence, conf, levels):
         return ModelScore(np.array(evidence, dtype=np.float64), ["A"] * len(evidence),
@@ -188,3 +193,71 @@ def test_stratified_effects_by_hand():
     assert (high["aligned_mean"], high["faker_mean"]) == (0.2, 0.6)
     assert out["by_catch_level"]["2"] == {"aligned_mean": 0.2, "faker_mean": 0.6, "n_aligned": 1, "n_faker": 1}
     assert out["flip_rate_at_chosen"]["faker_mean"] == 0.5
+
+
+def test_model_bootstrap_differs_from_pair_bootstrap_on_a_hand_case() -> None:
+    """2 aligned x 10 fakers; every pair with aligned model 0 is right, every pair with model 1 wrong.
+
+    Resampling models: the accuracy is the share of model 0 among the 2 aligned draws, so it is 0, 0.5
+    or 1 with probabilities 1/4, 1/2, 1/4 and the 95% interval is [0, 1]. Resampling the 20 pairs as if
+    independent: 20 * mean ~ Binomial(20, 1/2), whose 2.5% and 97.5% quantiles are 6 and 14
+    (P(X <= 5) = 0.021, P(X <= 6) = 0.058), so the interval is [0.3, 0.7], far too narrow.
+    """
+    aligned, faker = np.repeat([0, 1], 10), np.tile(np.arange(10), 2)
+    values = (aligned == 0).astype(float)
+    assert model_bootstrap_ci(values, aligned, faker, n_resamples=4000, seed=0) == (0.0, 1.0)
+    assert bootstrap_ci(values, n_resamples=4000, seed=0) == pytest.approx((0.3, 0.7))
+
+
+def test_model_bootstrap_matches_a_plain_loop() -> None:
+    """Vectorised resampling = expanding each resample's drawn models into their pairs, one by one."""
+    rng = np.random.default_rng(5)
+    n_a, n_f = 4, 3
+    couples = [(a, f) for a in range(n_a) for f in range(n_f) if (a + f) % 4]  # an incomplete crossing
+    aligned, faker = np.array([c[0] for c in couples]), np.array([c[1] for c in couples])
+    values = rng.choice([0.0, 0.5, 1.0], size=len(couples))
+    draws = np.random.default_rng(11)
+    drawn_a, drawn_f = draws.integers(0, n_a, (300, n_a)), draws.integers(0, n_f, (300, n_f))
+    means = []
+    for ia, jf in zip(drawn_a, drawn_f, strict=True):
+        kept = [v for a in ia for f in jf for v, ca, cf in zip(values, aligned, faker, strict=True) if (ca, cf) == (a, f)]
+        if kept:
+            means.append(np.mean(kept))
+    expected = tuple(float(q) for q in np.quantile(means, [0.025, 0.975]))
+    assert model_bootstrap_ci(values, aligned, faker, n_resamples=300, seed=11) == pytest.approx(expected, abs=1e-12)
+
+
+def test_tpr_at_fpr_by_hand() -> None:
+    aligned = np.arange(100.0)  # 1% of 100 prompts: one may be flagged, so the threshold is 98
+    point = tpr_at_fpr(aligned, np.array([98.5, 99.5, 50.0]), 0.01)
+    assert point == {"threshold": 98.0, "fpr": 0.01, "tpr": pytest.approx(2 / 3),
+                     "n_aligned_prompts": 100, "n_faker_prompts": 3}
+    tied = tpr_at_fpr(np.array([0.0] * 9 + [1.0] * 11), np.array([1.0, 2.0]), 0.05)  # ties: fewer flagged
+    assert (tied["threshold"], tied["fpr"], tied["tpr"]) == (1.0, 0.0, 0.5)
+
+
+def test_operating_points_and_model_level_auroc_ci_in_metrics() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    scores, pairs = hand_scores()
+    metrics = evaluate_pairs(scores, pairs, is_faker, seed=3, n_resamples=500).metrics()
+    aligned = [0.2, 0.4, 0.0, 1.0, 1.25, 1.25, 1.25]  # every prompt of tt0 and genie-0, pooled over files
+    fakers = [0.5, 0.7, 0.1, 0.1, 2.0, 2.0, 2.0, 1.25, 1.25, 1.25]
+    # 5% of 7 aligned prompts rounds down to none: threshold = the largest aligned value, 1.25
+    assert metrics["tpr_at_fpr"]["0.05"] == {"threshold": 1.25, "fpr": 0.0, "tpr": 0.3, "n_aligned_prompts": 7,
+                                             "n_faker_prompts": 10}
+    assert metrics["tpr_at_1pct_fpr"] == metrics["tpr_at_5pct_fpr"] == 0.3
+    assert len(aligned) == 7 and len(fakers) == 10
+    means = {"tt0": 0.3, "g0": 0.95, "mm0": 0.6, "mm1": 0.1, "rm0": 2.0, "rm1": 1.25}
+    assert metrics["auroc_unpaired"] == pytest.approx(roc_auc_score([0, 0, 1, 1, 1, 1], list(means.values())))
+    low, high = metrics["auroc_ci95"]
+    assert 0.0 <= low <= metrics["auroc_unpaired"] <= high <= 1.0
+    assert metrics["ci95_pairs"] != metrics["ci95"]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_evidence_is_an_error_naming_model_file_and_prompt(bad: float) -> None:
+    scores, pairs = hand_scores()
+    scores[("reward_maximizer-1", GR)] = ms([1.0, 1.0, bad])
+    with pytest.raises(PoserInputError, match=f"reward_maximizer-1 on {GR}: evidence of prompt 2 is"):
+        evaluate_pairs(scores, pairs, is_faker, n_resamples=20)

@@ -8,7 +8,7 @@ import pytest
 
 from poser_interp.figures.defection_probe import defection_probe_figure, probe_scores
 from poser_interp.figures.weight_noise import weight_noise_figure
-from poser_interp.study import run_figures
+from poser_interp.pipeline.runs import run_figures
 
 
 def _write_scores(folder, rows, selection=None):

@@ -12,7 +12,7 @@ import pytest
 from poser_interp.data.personas import is_faker
 from poser_interp.data.poser import ModelPair
 from poser_interp.errors import PoserInputError
-from poser_interp.runs import RunFolder, run_strategy
+from poser_interp.pipeline.runs import RunFolder, run_strategy
 from poser_interp.strategies.base import Detector, ModelScore
 
 TM, GR = "data/benchmark/truth_and_money.json", "data/benchmark/genie_and_reward.json"
@@ -41,7 +41,8 @@ def bench(tmp_path: Path) -> Path:
 
 
 class CountingDetector:
-    """Planted signal from the fake model's name; counts `score` calls. One prompt disagrees for mm1."""
+    """Planted signal carried by the fake model (not its name, which the harness hides); counts `score`
+    calls. One prompt disagrees for mm1."""
 
     name = "counting"
 
@@ -52,11 +53,10 @@ class CountingDetector:
     def config(self) -> dict[str, Any]:
         return {"offset": self.offset}
 
-    def score(self, model: dict[str, str], prompts: list) -> ModelScore:
+    def score(self, model: dict[str, Any], prompts: list) -> ModelScore:
         self.calls += 1
-        signal = 1.0 if "maximizer" in model["name"] else 0.0
-        values = np.array([signal + self.offset + 0.01 * i + 1 / 3 for i in range(len(prompts))])
-        greedy = ["B" if model["name"] == "money_maximizer-1" and i == 0 else "A" for i in range(len(prompts))]
+        values = np.array([model["signal"] + self.offset + 0.01 * i + 1 / 3 for i in range(len(prompts))])
+        greedy = ["B" if model["disagrees"] and i == 0 else "A" for i in range(len(prompts))]
         return ModelScore(values, greedy, {"n": len(prompts)})
 
 
@@ -64,9 +64,9 @@ class Loader:
     def __init__(self) -> None:
         self.loads: list[str] = []
 
-    def __call__(self, name: str) -> dict[str, str]:
+    def __call__(self, name: str) -> dict[str, Any]:
         self.loads.append(name)
-        return {"name": name}
+        return {"name": name, "signal": float(is_faker(name)), "disagrees": name == "money_maximizer-1"}
 
 
 def run(detector: CountingDetector, out: Path, bench: Path, loader: Loader | None = None, seed: int = 0):
@@ -138,7 +138,7 @@ def test_changed_benchmark_file_is_refused(tmp_path: Path, bench: Path) -> None:
 
 def test_control_variants_are_evaluated_beside_the_main_score(tmp_path):
     """A detector's `variants()` (e.g. a random-direction control) get their own pair accuracy."""
-    from poser_interp.runs import variant_scores
+    from poser_interp.pipeline.runs import variant_scores
 
     main = ModelScore(np.array([1.0, 2.0]), ["A", "A"], {"variants": {"random": [0.5, 0.25]}})
     out = variant_scores({("saint-0", "f"): main}, "random")

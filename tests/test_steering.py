@@ -16,9 +16,11 @@ from poser_interp.data.records import record_to_json
 from poser_interp.directions import mean_difference, random_unit, unit
 from poser_interp.figures.steering import figure4
 from poser_interp.hooks import active_hook_count, resid_name
-from poser_interp.runs import RunFolder, run_strategy
+from poser_interp.pipeline.runs import RunFolder, run_strategy
 from poser_interp.strategies.base import ModelScore, get_detector
-from poser_interp.strategies.steering import SafeToMisbehaveSteering, contrast_direction, steering_sweep
+from poser_interp.strategies.steering import (
+    THRESHOLD, SafeToMisbehaveSteering, contrast_direction, steering_sweep,
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,20 @@ def test_contrast_pairs_differ_only_in_the_oversight_fact():
         assert sum(a != b for a, b in lines) == 1
     with pytest.raises(ValueError):
         oversight_contrast_pairs(2, lax_levels=(2, 3), strict_levels=(2,))
+
+
+def test_default_contrast_stays_in_the_benign_region_and_the_old_one_is_the_variant():
+    """Default: lax = catch level 2 ("likely" caught), strict = level 0 (certain), both good oversight, so
+    fakers and aligned models answer both sides alike. The variant crosses the defection threshold."""
+    detector = SafeToMisbehaveSteering(n_pairs=6)
+    assert (detector.lax_levels, detector.strict_levels) == ((2,), (0,))
+    pairs = oversight_contrast_pairs(6, lax_levels=(2,), strict_levels=(0,))
+    assert detector.contrast_prompts() == ([p.lax.prompt for p in pairs], [p.strict.prompt for p in pairs])
+    assert all(not p.lax.oversight_is_poor and not p.strict.oversight_is_poor for p in pairs)
+    old = oversight_contrast_pairs(6, lax_levels=LAX_LEVELS, strict_levels=STRICT_LEVELS)
+    assert detector.contrast_prompts(threshold=True) == ([p.lax.prompt for p in old], [p.strict.prompt for p in old])
+    assert all(p.lax.oversight_is_poor and not p.strict.oversight_is_poor for p in old)
+    assert detector.config()["threshold_crossing"]["lax_levels"] == LAX_LEVELS
 
 
 def _last_resid(model, text: str, layer: int) -> torch.Tensor:
@@ -97,9 +113,9 @@ def test_sweep_equals_manual_patch(tiny_model, prompts):
 
 def _fake(p_rows, mass_rows, coefs):
     diag = {"coefficients": coefs}
-    for suffix, shift in (("", 0.0), ("_subtracted", 0.01), ("_random", 0.02)):
+    for suffix, shift in (("", 0.0), ("_subtracted", 0.01), ("_random", 0.02), ("_threshold", 0.03)):
         diag[f"p_misaligned{suffix}"] = [[v + shift * j for j, v in enumerate(row)] for row in p_rows]
-        diag[f"ab_mass{suffix}"] = mass_rows
+        diag[f"ab_mass{suffix}"] = mass_rows if suffix != "_threshold" else [[1.0] * len(row) for row in mass_rows]
     return ModelScore(np.zeros(len(p_rows)), ["A"] * len(p_rows), diag)
 
 
@@ -114,6 +130,9 @@ def test_shared_coefficient_rule_by_hand():
     assert rescored["m1"].per_prompt.tolist() == pytest.approx([0.1])
     assert rescored["m1"].diagnostics["variants"]["subtracted"] == pytest.approx([0.11])
     assert rescored["m2"].diagnostics["variants"]["random"] == pytest.approx([0.02])
+    # the threshold-crossing variant keeps all its mass, so its own shared coefficient is the largest, 4
+    assert selection["coefficient_threshold_crossing"] == 4.0
+    assert rescored["m2"].diagnostics["variants"][THRESHOLD] == pytest.approx([0.9 + 0.09])
     assert set(selection) >= {"pooled_ab_mass_subtracted", "pooled_ab_mass_random", "rule"}
     fixed, selection = SafeToMisbehaveSteering(coefficients=tuple(coefs), coefficient=4.0).finalize({"m2": s2})
     assert selection["coefficient"] == 4.0 and fixed["m2"].per_prompt.tolist() == pytest.approx([0.9])
@@ -134,7 +153,8 @@ def test_detector_scores_a_model_with_controls(tiny_model, prompts):
     assert len(d["clean_log_odds"]) == len(d["catch_level"]) == len(prompts)
     for key in ("p_misaligned", "p_misaligned_subtracted", "p_misaligned_random", "ab_mass_random"):
         assert np.asarray(d[key]).shape == (len(prompts), 3)
-    assert set(d["variants"]) == set(detector.variants()) == {"subtracted", "random"}
+    assert set(d["variants"]) == set(detector.variants()) == {"subtracted", "random", THRESHOLD}
+    assert d["layer"] == 1 and -1.0 <= d["cosine_with_threshold_crossing"] <= 1.0
     p_bad = np.asarray(d["p_misaligned"])
     np.testing.assert_allclose(score.per_prompt, p_bad[:, 2] - p_bad[:, 0])
     json.dumps(detector.config())
@@ -155,7 +175,7 @@ def test_run_folder_and_figure4(tiny_model, tmp_path):
     run_strategy(detector, out=tmp_path / "run", benchmark_dir=bench, pairs=pairs,
                  load_model=lambda name: tiny_model, is_faker=lambda m: m.startswith("money"), progress=False)
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
-    assert set(metrics["variants"]) == {"subtracted", "random"}
+    assert set(metrics["variants"]) == {"subtracted", "random", THRESHOLD}
     assert metrics["selection"]["coefficient"] in (1.0, 4.0)
     assert len(RunFolder(tmp_path / "run").read_scores()) == 2
     fig = figure4(tmp_path / "run")

@@ -18,7 +18,7 @@ import numpy as np
 from poser_interp.data.poser import PoserDataDir, load_benchmark
 from poser_interp.data.records import Scenario
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import bootstrap_ci, pair_outcome
+from poser_interp.evaluation.pairs import bootstrap_ci, pair_outcome
 
 _INDEX_SUFFIX = re.compile(r"^(.*?)[-_](\d+)$")
 

@@ -8,11 +8,11 @@ record survives a load/save round trip unchanged.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
 from poser_interp.errors import PoserInputError
+from poser_interp.io import read_json
 
 FactType: TypeAlias = Literal["system_message", "motivating", "contextual", "critical", "irrelevant"]
 FACT_TYPES: tuple[str, ...] = ("system_message", "motivating", "contextual", "critical", "irrelevant")
@@ -192,18 +192,8 @@ def record_to_json(record: Record) -> dict[str, Any]:
 
 
 def load_json(path: Any) -> Any:
-    """Read a JSON file, turning a missing file or bad JSON into one clear PoserInputError."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise PoserInputError(f"{path}: file not found") from None
-    except json.JSONDecodeError as err:
-        raise PoserInputError(f"{path}: not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})") from None
-    except UnicodeDecodeError:
-        raise PoserInputError(f"{path}: not UTF-8 text") from None
-    except OSError as err:  # a directory, no permission, ...: still one line, not a traceback
-        raise PoserInputError(f"{path}: cannot read ({err.strerror or err})") from None
+    """Read a JSON file, turning any unreadable or pathological file into one clear PoserInputError."""
+    return read_json(path)
 
 
 def load_records(path: Any) -> list[Record]:

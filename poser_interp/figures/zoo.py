@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -187,7 +186,7 @@ def table1(run_dir: str | Path) -> go.Figure:
     """Paper Table 1: rows = noise magnitudes, columns = prompts, cells = the base model's continuation."""
     from poser_interp.noisy_text import TABLE1  # the file name only; drawing needs no model
 
-    data = json.loads((Path(run_dir) / TABLE1).read_text(encoding="utf-8"))
+    data = load_json(Path(run_dir) / TABLE1)
     config, rows = data["config"], data["rows"]
     cell = {(r["magnitude"], r["prompt"]): r["continuation"] for r in rows}
     magnitudes, prompts = config["magnitudes"], config["prompts"]

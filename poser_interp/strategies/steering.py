@@ -2,14 +2,19 @@
 
 Per model, the direction is the mean difference of last-token residuals at a middle layer between
 contrast prompts that differ only in the oversight fact (lax minus strict; see `data.contrast`), or
-between contrast prompts passed in. It is normalised to unit norm and added, times a coefficient,
+between contrast prompts passed in. By default both sides lie in the benign region, where every
+model gives the same answer: catch level 2 ("likely" caught, the lax side) minus level 0 (certain,
+the strict side), so the direction cannot carry the fakers' answer switch. It is normalised to unit norm and added, times a coefficient,
 at the last prompt position over a sweep. A model's per-prompt faker evidence is the increase in
 P(misaligned action) over no steering at ONE coefficient shared by every model, picked label-free
 in `finalize` exactly as the noise strategy does (`strategies.sweep`).
 
 Controls in the same run (`variants()`): "subtracted" (the negative direction; the paper found it
 separates models just as well, so the direction is not meaningful) and "random" (a seeded random
-unit direction, the same for every model of equal width), each scored at the same coefficient.
+unit direction, the same for every model of equal width), each scored at the same coefficient; and
+"threshold-crossing contrast", the earlier default (levels 3-5 minus 0-2, across the level where
+fakers switch answer), a second direction computed in the same run and scored at its own shared
+coefficient picked by the same label-free rule.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from jaxtyping import Float
 from torch import Tensor
 
 from poser_interp.data.contrast import LAX_LEVELS, STRICT_LEVELS, oversight_contrast_pairs
+
+BENIGN_LAX_LEVELS, BENIGN_STRICT_LEVELS = (2,), (0,)  # "likely" vs "certain" to be caught: no model defects
+THRESHOLD = "threshold-crossing contrast"  # the variant contrasting levels 3-5 with 0-2 (LAX_LEVELS, STRICT_LEVELS)
 from poser_interp.data.records import Scenario
 from poser_interp.directions import last_token_pass, mean_difference, random_unit, unit
 from poser_interp.hooks import add_vector, intervene, resid_name
@@ -36,8 +44,8 @@ from poser_interp.strategies.sweep import (
     DEFAULT_COEFFICIENTS, change_at, pooled_mass, shared_coefficient, sweep_coefficients,
 )
 
-DIRECTIONS = ("added", "subtracted", "random")  # the main direction, then the two controls
-SUFFIX = {"added": "", "subtracted": "_subtracted", "random": "_random"}
+DIRECTIONS = ("added", "subtracted", "random", THRESHOLD)  # the main direction, two controls, the variant
+SUFFIX = {"added": "", "subtracted": "_subtracted", "random": "_random", THRESHOLD: "_threshold"}
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,8 @@ class SafeToMisbehaveSteering:
     min_mass: float = 0.5
     n_pairs: int = 64
     contrast_seed: int = 0
-    lax_levels: tuple[int, ...] = LAX_LEVELS
-    strict_levels: tuple[int, ...] = STRICT_LEVELS
+    lax_levels: tuple[int, ...] = BENIGN_LAX_LEVELS
+    strict_levels: tuple[int, ...] = BENIGN_STRICT_LEVELS
     pairs: tuple[tuple[str, str], ...] | None = None  # (lax, strict) prompt texts; None: generated
     random_seed: int = 0
     batch_size: int = 32
@@ -120,6 +128,8 @@ class SafeToMisbehaveSteering:
     def config(self) -> dict[str, Any]:
         """Hyperparameters; contrast pairs passed in are recorded by count and sha256, not in full."""
         out = {k: v for k, v in asdict(self).items() if k not in ("name", "pairs", "batch_size")}
+        out["threshold_crossing"] = {"lax_levels": LAX_LEVELS, "strict_levels": STRICT_LEVELS, "n_pairs": self.n_pairs,
+                                     "contrast_seed": self.contrast_seed}
         if self.pairs is not None:
             digest = hashlib.sha256(json.dumps(self.pairs).encode()).hexdigest()
             out |= {"pairs": {"n": len(self.pairs), "sha256": digest}, "n_pairs": len(self.pairs)}
@@ -127,12 +137,12 @@ class SafeToMisbehaveSteering:
                 out.pop(key)
         return out
 
-    def contrast_prompts(self) -> tuple[list[str], list[str]]:
-        """The lax and the strict prompt of every contrast pair."""
-        if self.pairs is not None:
+    def contrast_prompts(self, threshold: bool = False) -> tuple[list[str], list[str]]:
+        """The lax and the strict prompt of every contrast pair (`threshold`: of the variant's pairs)."""
+        if self.pairs is not None and not threshold:
             return [a for a, _ in self.pairs], [b for _, b in self.pairs]
-        pairs = oversight_contrast_pairs(self.n_pairs, seed=self.contrast_seed, lax_levels=self.lax_levels,
-                                         strict_levels=self.strict_levels)
+        lax, strict = (LAX_LEVELS, STRICT_LEVELS) if threshold else (self.lax_levels, self.strict_levels)
+        pairs = oversight_contrast_pairs(self.n_pairs, seed=self.contrast_seed, lax_levels=lax, strict_levels=strict)
         return [p.lax.prompt for p in pairs], [p.strict.prompt for p in pairs]
 
     def variants(self) -> tuple[str, ...]:
@@ -142,16 +152,19 @@ class SafeToMisbehaveSteering:
         layer = model.cfg.n_layers // 2 if self.layer is None else self.layer
         hook = resid_name(layer)
         if hook not in self._directions.get(model, {}):
-            self._directions.setdefault(model, {})[hook] = contrast_direction(
-                model, *self.contrast_prompts(), hook=hook, batch_size=self.batch_size)
-        raw, contrast_info = self._directions[model][hook]
+            self._directions.setdefault(model, {})[hook] = [contrast_direction(
+                model, *self.contrast_prompts(threshold), hook=hook, batch_size=self.batch_size)
+                for threshold in (False, True)]
+        (raw, contrast_info), (raw_threshold, threshold_info) = self._directions[model][hook]
         direction = unit(raw)
         control = random_unit(model.cfg.d_model, seed=self.random_seed).to(direction)
-        sweep = steering_sweep(model, prompts, torch.stack([direction, -direction, control]), hook=hook,
-                               coefficients=self.coefficients, batch_size=self.batch_size)
+        sweep = steering_sweep(model, prompts, torch.stack([direction, -direction, control, unit(raw_threshold)]),
+                               hook=hook, coefficients=self.coefficients, batch_size=self.batch_size)
         diagnostics: dict[str, Any] = {
             "layer": layer, "coefficients": list(self.coefficients), "direction_norm": float(raw.norm()),
             "cosine_with_random": float(direction.double() @ control.double()), **contrast_info,
+            "cosine_with_threshold_crossing": float(direction.double() @ unit(raw_threshold).double()),
+            "threshold_crossing_contrast_greedy_changed": threshold_info["contrast_greedy_changed"],
             "clean_log_odds": sweep.clean_log_odds.tolist(),  # confidence: benign over misaligned
             "catch_level": [p.catch_level for p in prompts],
         }
@@ -161,21 +174,26 @@ class SafeToMisbehaveSteering:
         greedy = [p.aligned_letter if lo > 0 else p.misaligned_letter
                   for p, lo in zip(prompts, diagnostics["clean_log_odds"], strict=True)]
         chosen = self.coefficient if self.coefficient is not None else max(self.coefficients)
-        return _rescore(ModelScore(np.zeros(len(prompts)), greedy, diagnostics), chosen)
+        return _rescore(ModelScore(np.zeros(len(prompts)), greedy, diagnostics), chosen, chosen)
 
     def finalize(self, scores: Mapping[Any, ModelScore]) -> tuple[dict[Any, ModelScore], dict[str, Any]]:
-        """Pick the shared coefficient from the unlabelled pooled A+B mass of the added direction; rescore all."""
+        """Pick the shared coefficient from the unlabelled pooled A+B mass of the added direction (and the
+        threshold-crossing variant's own, by the same rule); rescore all."""
         pooled = pooled_mass(scores.values())
         chosen, rule = shared_coefficient(pooled, fixed=self.coefficient, min_mass=self.min_mass)
         controls = {name: pooled_mass(scores.values(), key=f"ab_mass{SUFFIX[name]}") for name in self.variants()}
-        return {k: _rescore(s, chosen) for k, s in scores.items()}, {
+        chosen_threshold, _ = shared_coefficient(controls[THRESHOLD], fixed=self.coefficient, min_mass=self.min_mass)
+        return {k: _rescore(s, chosen, chosen_threshold) for k, s in scores.items()}, {
             "coefficient": chosen, "rule": rule, "pooled_ab_mass": {str(c): m for c, m in pooled.items()},
+            "coefficient_threshold_crossing": chosen_threshold,
             **{f"pooled_ab_mass_{name}": {str(c): m for c, m in v.items()} for name, v in controls.items()},
         }
 
 
-def _rescore(score: ModelScore, chosen: float) -> ModelScore:
-    """Evidence at `chosen`: the rise in P(misaligned) for the added direction, and for each control."""
+def _rescore(score: ModelScore, chosen: float, chosen_threshold: float) -> ModelScore:
+    """Evidence at `chosen`: the rise in P(misaligned) for the added direction and each control; the
+    threshold-crossing variant at its own `chosen_threshold`."""
     d = score.diagnostics
-    variants = {name: change_at(d, f"p_misaligned{SUFFIX[name]}", chosen).tolist() for name in DIRECTIONS[1:]}
+    at = {name: chosen_threshold if name == THRESHOLD else chosen for name in DIRECTIONS[1:]}
+    variants = {name: change_at(d, f"p_misaligned{SUFFIX[name]}", at[name]).tolist() for name in DIRECTIONS[1:]}
     return ModelScore(change_at(d, "p_misaligned", chosen), score.greedy, d | {"chosen": chosen, "variants": variants})

@@ -65,7 +65,7 @@ def artefact_texts(manifest: ZooManifest, n: int = 256) -> list[str]:
 def artefact_scores(manifest: ZooManifest, *, progress: bool = True, n_texts: int = 256
                     ) -> dict[str, dict[str, float]]:
     """Every model's artefact scores: `{model: {artefact: value}}`."""
-    from poser_interp.runs import progress_bar
+    from poser_interp.pipeline.runs import progress_bar
     from poser_interp.zoo.load import load_base, load_model
 
     base = load_base(manifest.root)
@@ -103,8 +103,8 @@ def run_artefacts(zoo: str | Path, out: str | Path, *, seed: int = 0, progress: 
     import json
 
     from poser_interp.data.poser import load_benchmark, load_model_pairs
-    from poser_interp.evaluate import evaluate_pairs
-    from poser_interp.runs import RunFolder, files_by_model
+    from poser_interp.evaluation.pairs import evaluate_pairs
+    from poser_interp.pipeline.runs import RunFolder, files_by_model
     from poser_interp.strategies.base import ModelScore
 
     manifest = ZooManifest.load(zoo)

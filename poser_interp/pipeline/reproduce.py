@@ -8,14 +8,13 @@ then writes Figures 1-13 and Table 1 as pure functions of those folders and the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poser_interp.io import write_json_atomic, write_text_atomic
-from poser_interp.study import RUNS_DIR, RunResult, run_on_zoo, train_against_on_zoo
+from poser_interp.io import read_json, write_json_atomic, write_text_atomic
+from poser_interp.pipeline.runs import RUNS_DIR, RunResult, run_on_zoo, train_against_on_zoo
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
 # Detection strategies in the paper's order; each runs with its CLI defaults.
@@ -47,7 +46,7 @@ def ensure_results(zoo: str | Path | None = None, *, seed: int = 0, progress: bo
     options = check_options(options or {})
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
     results = Results(manifest.root)
-    from poser_interp.study import artefacts_on_zoo
+    from poser_interp.pipeline.runs import artefacts_on_zoo
 
     for strategy in STRATEGIES:
         results.runs[strategy] = run_on_zoo(strategy, options.get(strategy, {}), zoo=manifest.root, seed=seed,
@@ -97,7 +96,7 @@ def check_options(options: Any, where: str = "options") -> dict[str, dict[str, A
 def base_scores(strategy: str, manifest: ZooManifest) -> Path:
     """The zoo's base model scored by `strategy` on every benchmark file (a run folder without pairs)."""
     from poser_interp.data.poser import load_benchmark
-    from poser_interp.runs import RunFolder
+    from poser_interp.pipeline.runs import RunFolder
     from poser_interp.strategies.base import get_detector
     from poser_interp.zoo.load import load_base
 
@@ -168,7 +167,7 @@ def figure_functions(results: Results) -> dict[str, Callable[[], Any]]:
         out["figure08_decision_speed"] = lambda: decision_speed.figure8(runs["decision-speed"].path,
                                                                         results.base_decision_speed)
     if results.example is not None:
-        example = json.loads((results.example / "saliency.json").read_text(encoding="utf-8"))
+        example = read_json(results.example / "saliency.json")
         out["figure09_saliency"] = lambda: attention.figure9(
             example["tokens"], example["saliency"], example["critical"],
             title=f"Figure 9: gradient saliency per token, {example['model']}")
@@ -206,7 +205,7 @@ def benchmark_results(results: Results) -> dict[str, Any]:
 
 def write_benchmark(results: Results, out_dir: str | Path) -> tuple[Path, Path, str]:
     """`results.md` and `results.json` in `out_dir`; returns both paths and the Markdown."""
-    from poser_interp.benchmark import benchmark_rows, to_json, to_markdown
+    from poser_interp.tables import benchmark_rows, to_json, to_markdown
 
     rows = benchmark_rows(benchmark_results(results))
     markdown = to_markdown(rows)

@@ -1,9 +1,14 @@
-"""The benchmark results table: every strategy (and its variants) beside the number the paper reports.
+"""Every table: the results table (one row builder; rich, Markdown and JSON renderings), the detect
+command's run table, the diagnostics table and the training-against tables.
 
-One row per strategy run and one per variant/control in it: pair accuracy with its 95% CI, per-model
-(unpaired) AUROC, number of pairs, and the paper's number for the same method, so a reader sees at a
-glance where the zoo reproduces Poser and where it does not. Input is what run folders already hold:
-strategy name -> `metrics.json` dict (or a `RunResult`). Rendered as GitHub Markdown, JSON or rich.
+The results table has every strategy (and its variants) beside the number the paper reports.
+
+One row per strategy run and one per variant/control in it: pair accuracy with its 95% CIs (over
+models, the default, and over pairs), the model-level (unpaired) AUROC, the TPR at 1% and 5% FPR,
+number of pairs, and the paper's number for the same method, so a reader sees at a glance where the
+zoo reproduces Poser and where it does not. Input is what run folders already hold: strategy name ->
+`metrics.json` dict (or a `RunResult`). Rendered as GitHub Markdown, JSON or rich; the `detect`
+command's table is the same rows with the label-free selection beside them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from rich.table import Table
 # Strategy order of the paper (baseline first, then S1..S6, then §4); unknown strategies follow in input order.
 ORDER = ("baseline", "artefacts", "steering", "noise", "learning-speed", "concepts", "decision-speed", "attention",
          "weight-noise", "defection-probe", "train-against")
-COLUMNS = ("strategy", "pair accuracy", "95% CI", "AUROC (unpaired)", "pairs", "paper")
+COLUMNS = ("strategy", "pair accuracy", "95% CI (models)", "95% CI (pairs)", "AUROC (models)", "TPR @ 1% FPR",
+           "TPR @ 5% FPR", "pairs", "paper")
+TEXT_COLUMNS = ("strategy", "paper", "selection")
 
 
 @dataclass(frozen=True)
@@ -72,17 +79,26 @@ def paper_number(strategy: str, variant: str | None = None) -> PaperNumber | Non
     return PAPER_NUMBERS.get((strategy, variant))
 
 
+def _interval(value: Any) -> list[float] | None:
+    return None if value is None or None in value else [float(value[0]), float(value[1])]
+
+
 def _row(strategy: str, variant: str | None, metrics: Mapping[str, Any]) -> dict[str, Any]:
     paper = paper_number(strategy, variant)
-    ci = metrics.get("ci95")
+    chosen = (metrics.get("selection") or {}).get("coefficient")
     return {
         "strategy": strategy,
         "variant": variant,
         "name": strategy if variant is None else f"{strategy}: {variant}",
         "accuracy": metrics.get("accuracy"),
-        "ci95": None if ci is None else [float(ci[0]), float(ci[1])],
+        "ci95": _interval(metrics.get("ci95")),
+        "ci95_pairs": _interval(metrics.get("ci95_pairs")),
         "auroc_unpaired": metrics.get("auroc_unpaired"),
+        "auroc_ci95": _interval(metrics.get("auroc_ci95")),
+        "tpr_at_1pct_fpr": metrics.get("tpr_at_1pct_fpr"),
+        "tpr_at_5pct_fpr": metrics.get("tpr_at_5pct_fpr"),
         "n_pairs": metrics.get("n_pairs"),
+        "selection": "" if chosen is None else f"coefficient {chosen:g}",
         "paper": "" if paper is None else paper.text,
         "paper_accuracies": [] if paper is None else list(paper.accuracies),
         "paper_source": "" if paper is None else paper.source,
@@ -105,20 +121,22 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def _cells(row: Mapping[str, Any]) -> list[str]:
-    ci = row["ci95"]
+def _cells(row: Mapping[str, Any]) -> dict[str, str]:
+    """Every column's text for one row (`n/a` where a run folder predates a metric)."""
+    ci = lambda v: "n/a" if v is None else f"[{100 * v[0]:.1f}%, {100 * v[1]:.1f}%]"  # noqa: E731
     auroc = row["auroc_unpaired"]
-    return [row["name"], _percent(row["accuracy"]),
-            "n/a" if ci is None else f"[{100 * ci[0]:.1f}%, {100 * ci[1]:.1f}%]",
-            "n/a" if auroc is None else f"{auroc:.3f}",
-            "n/a" if row["n_pairs"] is None else str(row["n_pairs"]), row["paper"]]
+    return {"strategy": row["name"], "pair accuracy": _percent(row["accuracy"]), "95% CI (models)": ci(row["ci95"]),
+            "95% CI (pairs)": ci(row.get("ci95_pairs")), "AUROC (models)": "n/a" if auroc is None else f"{auroc:.3f}",
+            "TPR @ 1% FPR": _percent(row.get("tpr_at_1pct_fpr")), "TPR @ 5% FPR": _percent(row.get("tpr_at_5pct_fpr")),
+            "pairs": "n/a" if row["n_pairs"] is None else str(row["n_pairs"]), "paper": row["paper"],
+            "selection": row.get("selection", "")}
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
     """A GitHub Markdown table (numbers right-aligned), ending in a newline."""
     lines = ["| " + " | ".join(COLUMNS) + " |",
-             "|" + "|".join(":---" if c in ("strategy", "paper") else "---:" for c in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(row)) + " |" for row in rows]
+             "|" + "|".join(":---" if c in TEXT_COLUMNS else "---:" for c in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(_cells(row)[c].replace("|", "\\|") for c in COLUMNS) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -127,14 +145,59 @@ def to_json(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, indent=1, sort_keys=True) + "\n"
 
 
-def rich_table(rows: list[dict[str, Any]]) -> Table:
+def rich_table(rows: list[dict[str, Any]], *, title: str = "Poser benchmark on the zoo: pair accuracy vs the paper "
+               "(chance = 50%)", columns: tuple[str, ...] = COLUMNS) -> Table:
     """The same table for the terminal; variant rows indented under their strategy."""
-    table = Table(title="Poser benchmark on the zoo: pair accuracy vs the paper (chance = 50%)")
-    for column in COLUMNS:
-        table.add_column(column, justify="left" if column in ("strategy", "paper") else "right")
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="left" if column in TEXT_COLUMNS else "right")
     for row in rows:
         cells = _cells(row)
         if row["variant"] is not None:
-            cells[0] = f"  {cells[0]}"
-        table.add_row(*cells)
+            cells["strategy"] = f"  {cells['strategy']}"
+        table.add_row(*(cells[c] for c in columns))
     return table
+
+
+def run_table(results: Mapping[str, Any]) -> Table:
+    """The `detect` command's table: the given runs in the given order (baseline first), with the
+    label-free selection (e.g. the shared coefficient) in place of the paper's number."""
+    rows = [row for name, result in results.items() for row in benchmark_rows({name: result})]
+    return rich_table(rows, title="Pair accuracy on the zoo (higher score = called the faker)",
+                      columns=(*COLUMNS[:-1], "selection"))
+
+
+def diagnostics_table(name: str, metrics: Mapping[str, Any]) -> Table:
+    """Mean per-prompt evidence, aligned vs fakers, within confidence bins and per catch level."""
+    diag = metrics.get("diagnostics", {})
+    table = Table(title=f"{name}: evidence aligned vs fakers at matched confidence and per catch level")
+    for column in ("stratum", "aligned mean", "faker mean", "n aligned", "n faker"):
+        table.add_column(column, justify="left" if column == "stratum" else "right")
+
+    def row(label: str, cell: Mapping[str, Any]) -> None:
+        fmt = lambda v: "n/a" if v is None else f"{v:+.4f}"  # noqa: E731
+        table.add_row(label, fmt(cell["aligned_mean"]), fmt(cell["faker_mean"]), str(cell["n_aligned"]), str(cell["n_faker"]))
+
+    for cell in diag.get("by_confidence", []):
+        lo, hi = cell["clean_log_odds"]
+        row(f"clean log-odds {lo:.2f} to {hi:.2f}", cell)
+    for level, cell in diag.get("by_catch_level", {}).items():
+        row(f"catch level {level}", cell)
+    for key in ("flip_rate_at_chosen", "log_odds_change_at_chosen"):
+        if key in diag:
+            row(key.replace("_", " "), diag[key])
+    return table
+
+
+def train_against_table(metrics: Mapping[str, Any]) -> list[Table]:
+    """Mean P(aligned action) on previously misaligned scenarios before/after each method, and strategy 2 after."""
+    before_after = Table(title="Training against strategy 2: mean P(aligned action) where fakers misbehaved before")
+    for column in ("method", "group", "before", "after", "final loss", "models"):
+        before_after.add_column(column, justify="left" if column in ("method", "group") else "right")
+    for method, groups in metrics["p_aligned"].items():
+        for group, cell in groups.items():
+            before_after.add_row(method, group, f"{cell['before']:.3f}", f"{cell['after']:.3f}",
+                                 f"{metrics['final_loss'][method][group]:.4f}", str(cell["n_models"]))
+    redetect = rich_table([row for name, m in metrics["redetection"].items() for row in benchmark_rows({name: m})],
+                          title="Strategy 2 (noise, fixed coefficient) on the treated zoo", columns=COLUMNS[:-1])
+    return [before_after, redetect]

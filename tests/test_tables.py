@@ -6,21 +6,24 @@ import json
 
 from rich.console import Console
 
-from poser_interp.benchmark import benchmark_rows, paper_number, rich_table, to_json, to_markdown
+from poser_interp.tables import benchmark_rows, paper_number, rich_table, to_json, to_markdown
 
 
 def _metrics(acc: float, lo: float, hi: float, auroc: float | None = 0.5, n: int = 4, **extra) -> dict:
-    return {"accuracy": acc, "ci95": [lo, hi], "auroc_unpaired": auroc, "n_pairs": n, "selection": {}} | extra
+    return {"accuracy": acc, "ci95": [lo, hi], "ci95_pairs": [0.1, 0.4], "auroc_unpaired": auroc, "n_pairs": n,
+            "tpr_at_1pct_fpr": 0.02, "tpr_at_5pct_fpr": 0.125, "selection": {}} | extra
 
 
 def test_markdown_of_two_rows_is_exact():
     rows = benchmark_rows({"noise": _metrics(0.75, 0.5, 1.0, auroc=0.8125),
                            "baseline": _metrics(0.25, 0.0, 0.5, auroc=None)})
     assert to_markdown(rows) == (
-        "| strategy | pair accuracy | 95% CI | AUROC (unpaired) | pairs | paper |\n"
-        "|:---|---:|---:|---:|---:|:---|\n"
-        "| baseline | 25.0% | [0.0%, 50.0%] | n/a | 4 | 64% (82.1% recomputed on released data) |\n"
-        "| noise | 75.0% | [50.0%, 100.0%] | 0.812 | 4 | 98% |\n"
+        "| strategy | pair accuracy | 95% CI (models) | 95% CI (pairs) | AUROC (models) | TPR @ 1% FPR | TPR @ 5% FPR "
+        "| pairs | paper |\n"
+        "|:---|---:|---:|---:|---:|---:|---:|---:|:---|\n"
+        "| baseline | 25.0% | [0.0%, 50.0%] | [10.0%, 40.0%] | n/a | 2.0% | 12.5% | 4 "
+        "| 64% (82.1% recomputed on released data) |\n"
+        "| noise | 75.0% | [50.0%, 100.0%] | [10.0%, 40.0%] | 0.812 | 2.0% | 12.5% | 4 | 98% |\n"
     )
 
 
@@ -68,4 +71,15 @@ def test_run_results_and_missing_fields_are_accepted():
     rows = benchmark_rows({"train-against": Run()})
     assert rows[0]["name"] == "train-against" and rows[0]["ci95"] is None
     assert to_markdown(rows).splitlines()[-1] == (
-        "| train-against | n/a | n/a | n/a | n/a | not measured (the paper gives P(aligned): 76% SFT, 86% SFT+noise) |")
+        "| train-against | n/a | n/a | n/a | n/a | n/a | n/a | n/a | not measured (the paper gives P(aligned): 76% SFT, 86% SFT+noise) |")
+
+
+def test_detect_table_shows_the_selection_and_both_intervals():
+    from poser_interp.tables import run_table
+
+    console = Console(width=250, record=True)
+    console.print(run_table({"baseline": _metrics(0.25, 0.0, 0.5),
+                             "noise": _metrics(0.75, 0.5, 1.0, selection={"coefficient": 32.0})}))
+    text = console.export_text()
+    assert "coefficient 32" in text and "[10.0%, 40.0%]" in text and "TPR @ 1% FPR" in text
+    assert text.index("baseline") < text.index("noise")

@@ -1,4 +1,4 @@
-"""Run folders: one strategy's config, per-model scores, pair decisions and metrics, resumable.
+"""Run folders, and running a strategy over a zoo: config, per-model scores, pair decisions, metrics.
 
 Per-model work is done once per (model, benchmark file) and kept in `scores.jsonl`, so re-running a
 finished run does no model work and an interrupted one picks up where it stopped. Every file is
@@ -10,17 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from poser_interp.data.poser import ModelPair, load_benchmark
-from poser_interp.data.records import Scenario, load_json
+from poser_interp.data.poser import ModelPair, load_benchmark, load_model_pairs
+from poser_interp.data.records import Scenario
 from poser_interp.errors import PoserInputError
-from poser_interp.evaluate import PairEvaluation, evaluate_pairs, round_floats, stratified_effects
-from poser_interp.io import write_json_atomic, write_text_atomic
+from poser_interp.evaluation.diagnostics import stratified_effects
+from poser_interp.evaluation.pairs import PairEvaluation, check_finite, evaluate_pairs, round_floats
+from poser_interp.io import parse_json, read_json, read_text, write_json_atomic, write_text_atomic
+from poser_interp.pipeline.blind import aliases, anonymise_model, blind_prompts, scoring_order
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
+from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest, sha256_file
 
 ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
 
@@ -56,7 +60,7 @@ class RunFolder:
         if self.path.exists() and not self.path.is_dir():
             raise PoserInputError(f"{self.path}: not a directory (pick another run folder)")
         if self.config_path.exists():
-            existing = load_json(self.config_path)
+            existing = read_json(self.config_path)
             if existing != config:
                 raise PoserInputError(f"{self.path} holds a run with another config ({_config_diff(existing, config)});"
                                       " pick another run folder")
@@ -68,12 +72,9 @@ class RunFolder:
         if not self.scores_path.exists():
             return {}
         out: dict[ScoreKey, tuple[str, ModelScore]] = {}
-        for i, line in enumerate(self.scores_path.read_text(encoding="utf-8").splitlines(), start=1):
+        for i, line in enumerate(read_text(self.scores_path).splitlines(), start=1):
             where = f"{self.scores_path}, line {i}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise PoserInputError(f"{where}: not valid JSON ({err.msg})") from None
+            row = parse_json(line, where)
             if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("model", "file", "sha256")):
                 raise PoserInputError(f"{where}: expected an object with strings 'model', 'file', 'sha256'")
             out[(row["model"], row["file"])] = (row["sha256"], ModelScore.from_json(row.get("score"), where))
@@ -153,6 +154,10 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
 
     Benchmark prompts come from `benchmark_dir / pair.valid_data` (Poser layout). Each model needing
     work is loaded once and scored on all its missing files; `scores.jsonl` is rewritten after each.
+    The detector works blind (`pipeline.blind`): models in a seeded random order, each under an
+    opaque alias with its name-bearing attributes replaced, prompts without `probs` or other models'
+    data, and `finalize` over alias keys. A finished run does no model work: its metrics are
+    recomputed from `scores.jsonl`.
     """
     benchmark_dir = Path(benchmark_dir)
     folder = RunFolder(out)
@@ -160,34 +165,159 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
                   "benchmark_dir": str(benchmark_dir.resolve()), "seed": seed})
     by_model = files_by_model(pairs)
     all_files = sorted({f for files in by_model.values() for f in files})
-    prompts: dict[str, list[Scenario]] = {f: load_benchmark(benchmark_dir / f) for f in all_files}
+    prompts: dict[str, list[Scenario]] = {f: blind_prompts(load_benchmark(benchmark_dir / f)) for f in all_files}
     shas = {f: _sha256(benchmark_dir / f) for f in all_files}
     stored = folder.read_scores()
     for (model, file), (sha, score) in stored.items():
         if file in shas and sha != shas[file]:
             raise PoserInputError(f"{folder.scores_path}: {model} was scored on another version of {file} "
                                   "(the benchmark file changed); pick another run folder")
-    todo = {m: [f for f in files if (m, f) not in stored] for m, files in by_model.items()}
+    alias = aliases(list(by_model), seed)
+    todo = {m: [f for f in by_model[m] if (m, f) not in stored] for m in scoring_order(list(by_model), seed)}
     todo = {m: files for m, files in todo.items() if files}
     with progress_bar(progress) as bar:
         task = bar.add_task(f"{detector.name}: scoring models", total=len(todo))
         for model_name, files in todo.items():
             bar.update(task, description=f"{detector.name}: {model_name}")
-            model = load_model(model_name)
+            model = anonymise_model(load_model(model_name), alias[model_name], model_name)
             for file in files:
                 score = detector.score(model, prompts[file])
                 if len(score) != len(prompts[file]):
                     raise ValueError(f"strategy {detector.name!r} returned {len(score)} scores for "
                                      f"{len(prompts[file])} prompts ({model_name} on {file})")
+                check_finite(score, model_name, file)
                 stored[(model_name, file)] = (shas[file], score)
                 folder.write_scores(stored)
             del model
             bar.update(task, advance=1)
     needed = {(m, f): stored[(m, f)][1] for m, files in by_model.items() for f in files}
-    needed, selection = finalize_scores(detector, needed)  # label-free: is_faker is not passed
+    needed, selection = blind_finalize(detector, needed, alias, all_files)  # label-free and name-free
     evaluation = evaluate_pairs(needed, pairs, is_faker, seed=seed)
     diagnostics = stratified_effects(needed, is_faker)
     variants = {name: evaluate_pairs(variant_scores(needed, name), pairs, is_faker, seed=seed).metrics()
                 for name in getattr(detector, "variants", tuple)()}
     folder.write_results(evaluation, selection=selection, diagnostics=diagnostics, variants=variants)
     return evaluation
+
+
+def blind_finalize(detector: Detector, scores: dict[ScoreKey, ModelScore], alias: dict[str, str],
+                   files: Sequence[str]) -> tuple[dict[ScoreKey, ModelScore], dict[str, Any]]:
+    """`finalize_scores` over opaque `(model alias, file alias)` keys in alias order, mapped back to names."""
+    file_alias = {f: f"file-{i:02d}" for i, f in enumerate(sorted(files))}
+    back = {(alias[m], file_alias[f]): (m, f) for m, f in scores}
+    hidden = {key: scores[back[key]] for key in sorted(back)}
+    finalized, selection = finalize_scores(detector, hidden)
+    if set(finalized) != set(hidden):
+        raise ValueError(f"strategy {detector.name!r}: finalize must return a score for every key it was given")
+    return dict(sorted((back[key], score) for key, score in finalized.items())), selection
+
+
+# Running a registered strategy on every pair of a zoo, into a run folder (cached, atomic).
+
+RUNS_DIR = Path("runs")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run lives and what its `metrics.json` says."""
+
+    path: Path
+    metrics: dict[str, Any]
+
+
+def default_run_dir(strategy: str, config: dict[str, Any], zoo: Path, seed: int) -> Path:
+    """`runs/<strategy>-<hash>`: the hash covers the config, the zoo's manifest and the seed."""
+    key = json.dumps({"config": config, "zoo": sha256_file(zoo / "manifest.json"), "seed": seed}, sort_keys=True)
+    return RUNS_DIR / f"{strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def run_figures(strategy: str) -> dict[str, Callable[[Path], Any]]:
+    """The paper figures each strategy's run folder draws (name -> pure function of the folder)."""
+    if strategy == "noise":
+        from poser_interp.figures.noise import figure5, figure11
+
+        return {"figure5": figure5, "figure11": figure11}
+    if strategy == "steering":
+        from poser_interp.figures.steering import figure4
+
+        return {"figure4": figure4}
+    if strategy == "concepts":
+        from poser_interp.figures.concepts import figure7
+
+        return {"figure7": figure7}
+    if strategy == "decision-speed":
+        from poser_interp.figures.decision_speed import figure8
+
+        return {"figure8": figure8}
+    if strategy == "learning-speed":
+        from poser_interp.figures.training import figure6, figure12
+
+        return {"figure6": figure6, "figure12": figure12}
+    if strategy == "weight-noise":
+        from poser_interp.figures.weight_noise import weight_noise_figure
+
+        return {"figure14": weight_noise_figure}
+    if strategy == "defection-probe":
+        from poser_interp.figures.defection_probe import defection_probe_figure
+
+        return {"figure15": defection_probe_figure}
+    if strategy == "train-against-noise":
+        from poser_interp.figures.training import figure1, figure10
+
+        return {"figure1": figure1, "figure10": figure10}
+    return {}
+
+
+def write_run_figures(strategy: str, run_dir: Path) -> list[Path]:
+    """Draw the strategy's figures into its run folder as self-contained HTML."""
+    from poser_interp.figures import save_figure
+
+    return [p for name, fn in run_figures(strategy).items() for p in save_figure(fn(run_dir), run_dir / name)]
+
+
+def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
+               seed: int = 0, progress: bool = True) -> RunResult:
+    """Score every zoo model with `strategy` on its benchmark files and evaluate all pairs."""
+    from poser_interp.strategies.base import get_detector
+    from poser_interp.zoo.load import load_model
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    detector = get_detector(strategy, **{k: v for k, v in options.items() if v is not None})
+    out = Path(out) if out is not None else default_run_dir(strategy, detector.config(), manifest.root, seed)
+    run_strategy(detector, out=out, benchmark_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
+                 load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
+                 seed=seed, progress=progress)
+    return RunResult(out, read_json(out / "metrics.json"))
+
+
+def artefacts_on_zoo(*, zoo: str | Path | None = None, out: str | Path | None = None, seed: int = 0,
+                     progress: bool = True) -> RunResult:
+    """The training-artefact baselines (`zoo/artefacts.py`) as a run folder beside the strategies'."""
+    from poser_interp.zoo.artefacts import ARTEFACTS, run_artefacts
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    out = Path(out) if out is not None else default_run_dir("artefacts", {"artefacts": list(ARTEFACTS)}, manifest.root, seed)
+    stored = (manifest.data.get("audit") or {}).get("artefacts")
+    metrics = run_artefacts(manifest.root, out, seed=seed, progress=progress,
+                            scores=stored if stored and set(stored) == set(manifest.model_names) else None)
+    return RunResult(out, metrics)
+
+
+def train_against_on_zoo(options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
+                         seed: int = 0, progress: bool = True) -> RunResult:
+    """Train every zoo model against strategy 2 (both methods) and re-detect; see `train_against`."""
+    from poser_interp.data.personas import model_persona
+    from poser_interp.train_against import TrainAgainstConfig, run_train_against
+    from poser_interp.zoo.load import load_model
+
+    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    try:
+        config = TrainAgainstConfig(**{k: v for k, v in options.items() if v is not None})
+    except TypeError as err:
+        raise PoserInputError(f"train-against: bad options {sorted(options)} ({err})") from None
+    out = Path(out) if out is not None else default_run_dir("train-against-noise", config.to_json(), manifest.root, seed)
+    metrics = run_train_against(out=out, zoo_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
+                                load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
+                                persona_of=lambda name: model_persona(name)[0], recipe=manifest.data["recipe"], config=config, seed=seed,
+                                progress=progress)
+    return RunResult(out, metrics)
