@@ -121,7 +121,7 @@ def _run_last_position(model, clean: CleanPass, resid: Float[Tensor, "flat 1 d_m
         attn_out = _attend_last(block.attn, x, clean.keys[offset], clean.values[offset], clean.lengths)
         mid = block.hook_resid_mid(resid + block.hook_attn_out(rearrange(attn_out, "b r d -> (b r) 1 d")))
         resid = block.hook_resid_post(mid + block.apply_mlp(block.ln2(mid)))
-    return model.unembed(model.ln_final(resid))[:, 0]
+    return unembed(model, resid)[:, 0]
 
 
 def _run_generic(model, clean: CleanPass, n_rows: int) -> Float[Tensor, "flat vocab"]:
@@ -154,6 +154,45 @@ def perturbed_log_probs(model, clean: CleanPass, deltas: Float[Tensor, "batch ro
         picked = logp.gather(-1, repeat(ids, "b k -> (b r) k", r=rows).to(logp.device))
         out[:, start : start + rows] = rearrange(picked, "(b r) k -> b r k", r=rows).cpu()
     return out
+
+
+def unembed(model, resid: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos vocab"]:
+    """The model's final norm, unembedding and logit soft-cap (as its own forward ends)."""
+    if model.cfg.normalization_type is not None:
+        resid = model.ln_final(resid)
+    logits = model.unembed(resid)
+    cap = getattr(model.cfg, "output_logits_soft_cap", -1.0) or -1.0
+    return cap * torch.tanh(logits / cap) if cap > 0 else logits
+
+
+# --- a frozen prefix for training above a layer (strategy 3's adapter) ----------------------------
+
+
+@torch.no_grad()
+def residuals_before(model, texts: Sequence[str], layer: int, *, batch_size: int = 32
+                     ) -> list[Float[Tensor, "pos d_model"]]:
+    """Each text's residual stream before `layer` at its real positions: the blocks below run once."""
+    out: list[Tensor] = [torch.empty(0)] * len(texts)
+    for rows in length_batches(texts, batch_size):
+        tokens, lengths = model_inputs(model, [texts[i] for i in rows])
+        resid = model(tokens, stop_at_layer=layer)
+        for j, i in enumerate(rows):
+            out[i] = resid[j, : int(lengths[j])].clone()
+    return out
+
+
+def pad_residuals(resids: Sequence[Tensor]) -> tuple[Float[Tensor, "batch pos d_model"], Int[Tensor, " batch"]]:
+    """Right-padded (with zeros, never read at the last real token) residuals and their lengths."""
+    lengths = torch.tensor([r.shape[0] for r in resids])
+    return torch.nn.utils.rnn.pad_sequence(list(resids), batch_first=True), lengths
+
+
+def last_logits_from(model, resid: Float[Tensor, "batch pos d_model"], lengths: Int[Tensor, " batch"], layer: int
+                     ) -> Float[Tensor, "batch vocab"]:
+    """Next-token logits at each row's last real token, running the blocks from `layer` on (the
+    unembedding only there); differentiable, for training above a frozen prefix."""
+    final = model(resid, start_at_layer=layer, stop_at_layer=model.cfg.n_layers)
+    return unembed(model, rearrange(gather_last(final, lengths), "b d -> b 1 d"))[:, 0]
 
 
 def clean_log_probs(clean: CleanPass, ids: Int[Tensor, "batch k"]) -> Float[Tensor, "batch k"]:

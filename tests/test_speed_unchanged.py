@@ -39,7 +39,7 @@ def zoo_models(tiny_zoo):
     from poser_interp.zoo.load import load_model
 
     pair = json.loads((tiny_zoo / "model_pairs.json").read_text())[0]
-    prompts = load_benchmark(tiny_zoo / pair["valid_data"])[:10]
+    prompts = load_benchmark(tiny_zoo / pair["valid_data"])[:6]
     return [load_model(pair[k], tiny_zoo) for k in ("aligned", "misaligned")], prompts
 
 
