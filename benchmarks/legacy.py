@@ -83,43 +83,23 @@ def steering_sweep(model, prompts, directions, *, layer: int, coefficients: Sequ
 
 def learning_curves(model, prompts, *, variant: str, steps: int, lr: float, folds: int,
                     batch_size: int, seed: int, layer: int, rank: int, eval_every: int = 1):
-    """Strategy 3 before the batching: each fold trained alone, on full forwards of the whole model."""
+    """Strategy 3 before the batching: the adapter of each fold trained alone, on full forwards."""
     from poser_interp.adapters import LowRankAdapter
-    from poser_interp.finetune import letter_batches, letter_probs, restored, run_training, soft_answer_loss
-    from poser_interp.strategies.learning_speed import VARIANTS, fold_of
+    from poser_interp.strategies import learning_speed
 
     if steps % eval_every:
         raise ValueError(f"steps ({steps}) must be a multiple of eval_every ({eval_every})")
-    texts = [p.prompt for p in prompts]
-    targets = [p.misaligned_letter for p in prompts]
-    fold = fold_of(len(prompts), folds, seed)
-    curves = torch.empty(len(prompts), steps // eval_every + 1)
-    for k in range(folds):
-        train = torch.nonzero(fold != k).squeeze(-1).tolist()
-        test = torch.nonzero(fold == k).squeeze(-1).tolist()
-        test_texts, test_targets = [texts[i] for i in test], [targets[i] for i in test]
 
-        def record(step: int, _loss: float | None = None) -> None:
-            if (step + 1) % eval_every == 0:
-                curves[test, (step + 1) // eval_every] = letter_probs(model, test_texts, test_targets)
+    def prepare(k: int):
+        if variant == "full":
+            return [], None
+        for p in model.parameters():
+            p.requires_grad_(False)
+        adapter = LowRankAdapter(model.cfg.d_model, model.cfg.d_model, rank=rank, seed=seed + k)
+        return adapter.hooks(layer), list(adapter.parameters())
 
-        batches = letter_batches(model, [texts[i] for i in train], [targets[i] for i in train],
-                                 batch_size=batch_size, seed=seed + k)
-        with restored(model):
-            if variant == "adapter":
-                for p in model.parameters():
-                    p.requires_grad_(False)
-                adapter = LowRankAdapter(model.cfg.d_model, model.cfg.d_model, rank=rank, seed=seed + k)
-                hooks, params = adapter.hooks(layer), list(adapter.parameters())
-            elif variant == "full":
-                hooks, params = [], None
-            else:
-                raise ValueError(f"unknown learning-speed variant {variant!r} (expected one of {', '.join(VARIANTS)})")
-            with intervene(model, hooks):
-                record(-1)
-                run_training(model, batches, soft_answer_loss, steps=steps, lr=lr, warmup=1, decay=False,
-                             weight_decay=0.0, progress=False, on_step=record, params=params)
-    return curves
+    return learning_speed.per_fold_curves(model, prompts, steps=steps, lr=lr, folds=folds, batch_size=batch_size,
+                                          seed=seed, eval_every=eval_every, prepare=prepare)
 
 
 # strategy name -> (module, {attribute: old implementation})

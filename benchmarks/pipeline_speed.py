@@ -26,22 +26,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from legacy import legacy  # noqa: E402
 
 from poser_interp.data.poser import load_benchmark  # noqa: E402
+from poser_interp.plan import matmul_gflops  # noqa: E402
 from poser_interp.reproduce import STRATEGIES  # noqa: E402
 from poser_interp.strategies.base import get_detector  # noqa: E402
 from poser_interp.zoo.load import load_model  # noqa: E402
 from poser_interp.zoo.manifest import DEFAULT_ZOO  # noqa: E402
-
-
-def matmul_gflops(rows: int = 4096, d_in: int = 96, d_out: int = 256, seconds: float = 1.0) -> float:
-    """Measured float32 matmul throughput for a model-shaped product ([rows, d_model] @ [d_model, d_mlp])."""
-    a, b = torch.randn(rows, d_in), torch.randn(d_in, d_out)
-    for _ in range(5):
-        a @ b
-    n, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        n += 1
-    return 2 * rows * d_in * d_out * n / (time.perf_counter() - start) / 1e9
 
 
 def largest_difference(new, old) -> float:
@@ -89,7 +78,7 @@ def main() -> None:
     file = args.file or sorted(set.intersection(*files_of.values()) or files_of[names[0]])[0]
     prompts = load_benchmark(args.zoo / file)[: args.prompts]
     model_files = sum(len(fs) for fs in _files_by_model(pairs).values())
-    peak = matmul_gflops()
+    peak = matmul_gflops(seconds=1.0)
     print(f"{len(names)} models ({', '.join(names)}) x {file} ({len(prompts)} prompts), {args.threads} thread(s); "
           f"matmul throughput {peak:.1f} GFLOP/s; the zoo has {model_files} model-files")
     print()

@@ -20,6 +20,7 @@ from poser_interp.data.records import Scenario, load_json
 from poser_interp.errors import PoserInputError
 from poser_interp.evaluate import PairEvaluation, evaluate_pairs, round_floats, stratified_effects
 from poser_interp.io import write_json_atomic, write_text_atomic
+from poser_interp.progress import progress_bar  # noqa: F401  (public here: train_against uses it)
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
 
 ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
@@ -121,29 +122,6 @@ def files_by_model(pairs: Sequence[ModelPair]) -> dict[str, list[str]]:
         for model in pair.models:
             files.setdefault(model, set()).add(pair.valid_data)
     return {model: sorted(files[model]) for model in sorted(files)}
-
-
-def progress_bar(enabled: bool):  # -> rich.progress.Progress or a no-op stand-in
-    """The rich progress bar every per-model loop shows (a silent stand-in when disabled)."""
-    if not enabled:
-        return _NoProgress()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-
-
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *args: Any, **kwargs: Any) -> int:
-        return 0
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Path, pairs: Sequence[ModelPair],

@@ -20,7 +20,7 @@ from a 4-point grid whose pooled held-out P(misaligned) at the end of the 8-step
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -64,6 +64,15 @@ def learning_curves(model, prompts: Sequence[Scenario], *, variant: str, steps: 
                               layer=layer, rank=rank, eval_every=eval_every)
     if variant != "full":
         raise ValueError(f"unknown learning-speed variant {variant!r} (expected one of {', '.join(VARIANTS)})")
+    return per_fold_curves(model, prompts, steps=steps, lr=lr, folds=folds, batch_size=batch_size, seed=seed,
+                           eval_every=eval_every, prepare=lambda k: ([], None))
+
+
+def per_fold_curves(model, prompts: Sequence[Scenario], *, steps: int, lr: float, folds: int, batch_size: int,
+                    seed: int, eval_every: int, prepare: Callable[[int], tuple[list, list | None]]
+                    ) -> Float[Tensor, "prompt checkpoint"]:
+    """Each fold trained alone on full forwards of the model (restored after each): `prepare(k)` gives
+    fold k's hooks and the tensors to train (None: every weight)."""
     texts = [p.prompt for p in prompts]
     targets = [p.misaligned_letter for p in prompts]
     fold = fold_of(len(prompts), folds, seed)
@@ -80,9 +89,11 @@ def learning_curves(model, prompts: Sequence[Scenario], *, variant: str, steps: 
         batches = letter_batches(model, [texts[i] for i in train], [targets[i] for i in train],
                                  batch_size=batch_size, seed=seed + k)
         with restored(model):
-            record(-1)
-            run_training(model, batches, soft_answer_loss, steps=steps, lr=lr, warmup=1, decay=False,
-                         weight_decay=0.0, progress=False, on_step=record)
+            hooks, params = prepare(k)
+            with intervene(model, hooks):
+                record(-1)
+                run_training(model, batches, soft_answer_loss, steps=steps, lr=lr, warmup=1, decay=False,
+                             weight_decay=0.0, progress=False, on_step=record, params=params)
     return curves
 
 
