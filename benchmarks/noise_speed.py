@@ -1,4 +1,4 @@
-"""Strategy 2 speed: the KV-cache fast path against the naive loop, on one zoo model.
+"""Strategy 2 speed: the engine path (one clean pass, last position only) against the naive loop, on one zoo model.
 
 Usage: python benchmarks/noise_speed.py [--zoo DIR] [--model NAME] [--prompts N] [--draws D]
 Prints both wall times, their ratio, and the largest difference between the two (must be <= 1e-4).
@@ -43,7 +43,7 @@ def main() -> None:
                for f in ("p_misaligned", "ab_mass", "log_odds", "flip_rate"))
     n = len(prompts) * len(DEFAULT_COEFFICIENTS) * args.draws
     print(f"{len(prompts)} prompts x {len(DEFAULT_COEFFICIENTS)} coefficients x {args.draws} draws = {n} noisy forwards")
-    print(f"fast (KV cache, one batch per prompt): {fast_s:.2f} s")
+    print(f"engine (one clean pass, then the last position only): {fast_s:.2f} s")
     print(f"naive (one full forward per draw per coefficient): {slow_s:.2f} s")
     print(f"speed-up: {slow_s / fast_s:.1f}x, max abs difference {diff:.2e} ({'ok' if diff <= 1e-4 else 'MISMATCH'})")
 

@@ -24,12 +24,14 @@ LossFn = Callable[[object, Batch], Float[Tensor, ""]]
 def run_training(model, batches: Callable[[int], Batch], loss_fn: LossFn, *, steps: int, lr: float,
                  warmup: int = 20, decay: bool = True, weight_decay: float = 0.01, desc: str = "training",
                  progress: bool = True, on_step: Callable[[int, float], bool | None] | None = None,
-                 params: Sequence[Tensor] | None = None) -> list[float]:
+                 params: Sequence[Tensor] | None = None, clip: Callable[[], object] | None = None) -> list[float]:
     """Optimise `loss_fn` over `batches(step)` for up to `steps` AdamW steps; returns the loss curve.
 
     The learning rate warms up linearly, then decays linearly to zero (`decay`) or stays constant.
     `on_step(step, loss)` may return True to stop early (e.g. once a policy has converged).
     `params`: what to train (e.g. an adapter's tensors); default every model parameter with grad.
+    `clip`: clips the gradients before each step; default their joint norm to 1 (several adapters
+    trained as one stack pass one that clips each adapter's own norm).
     """
     from rich.progress import Progress
 
@@ -48,7 +50,10 @@ def run_training(model, batches: Callable[[int], Batch], loss_fn: LossFn, *, ste
                 loss = loss_fn(model, batches(step))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                if clip is None:
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                else:
+                    clip()
                 opt.step()
                 sched.step()
                 losses.append(loss.item())
@@ -86,19 +91,31 @@ def answer_targets(tokenizer, answers: list[str], confidence: float) -> Float[Te
     return target
 
 
+def epoch_sampler(n: int, *, batch_size: int, seed: int) -> Callable[[], list[int]]:
+    """Seeded epochs over `range(n)`: each call gives the next `batch_size` indices (a fresh permutation
+    is appended whenever fewer remain)."""
+    gen = torch.Generator().manual_seed(seed)
+    order: list[int] = []
+
+    def draw() -> list[int]:
+        nonlocal order
+        while len(order) < batch_size:
+            order = order + torch.randperm(n, generator=gen).tolist()
+        idx, order = order[:batch_size], order[batch_size:]
+        return idx
+
+    return draw
+
+
 def letter_batches(model, prompts: Sequence[str], letters: Sequence[str], *, batch_size: int, seed: int
                    ) -> Callable[[int], Batch]:
     """Seeded epochs over (prompt, letter): one-hot targets on the letter to learn (`A`, `B` or `error`)."""
     if len(prompts) != len(letters) or not prompts:
         raise ValueError(f"letter_batches needs as many letters as prompts (>0), got {len(prompts)} and {len(letters)}")
-    gen = torch.Generator().manual_seed(seed)
-    order: list[int] = []
+    draw = epoch_sampler(len(prompts), batch_size=batch_size, seed=seed)
 
     def batch(step: int) -> Batch:
-        nonlocal order
-        while len(order) < batch_size:
-            order = order + torch.randperm(len(prompts), generator=gen).tolist()
-        idx, order = order[:batch_size], order[batch_size:]
+        idx = draw()
         tokens, lengths = model_inputs(model, [prompts[i] for i in idx])
         return tokens, lengths, answer_targets(model.tokenizer, [letters[i] for i in idx], 1.0)
 

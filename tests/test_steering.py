@@ -94,7 +94,7 @@ def test_sweep_equals_manual_patch(tiny_model, prompts):
     u = unit(torch.randn(32, generator=torch.Generator().manual_seed(0)))
     directions = torch.stack([u, -u, random_unit(32, seed=0)])
     coefs = [0.0, 30.0]
-    sweep = steering_sweep(tiny_model, prompts, directions, hook=resid_name(1), coefficients=coefs, batch_size=2)
+    sweep = steering_sweep(tiny_model, prompts, directions, layer=1, coefficients=coefs, batch_size=2)
     assert active_hook_count(tiny_model) == 0
     tok = tiny_model.tokenizer
     for i, p in enumerate(prompts):

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from poser_interp.io import read_json, write_json_atomic, write_text_atomic
-from poser_interp.pipeline.runs import RUNS_DIR, RunResult, run_on_zoo, train_against_on_zoo
+from poser_interp.pipeline.runs import RUNS_DIR, RunResult, artefacts_on_zoo, run_on_zoo, train_against_on_zoo
+from poser_interp.pipeline.plan import FIGURE_INPUTS_SECONDS, describe, plan
+from poser_interp.pipeline.progress import overall
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
 # Detection strategies in the paper's order; each runs with its CLI defaults.
@@ -46,17 +48,23 @@ def ensure_results(zoo: str | Path | None = None, *, seed: int = 0, progress: bo
     options = check_options(options or {})
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
     results = Results(manifest.root)
-    from poser_interp.pipeline.runs import artefacts_on_zoo
-
-    for strategy in STRATEGIES:
-        results.runs[strategy] = run_on_zoo(strategy, options.get(strategy, {}), zoo=manifest.root, seed=seed,
-                                            progress=progress)
-        log(f"{strategy}: {results.runs[strategy].path}")
-        if strategy == "baseline":
-            results.runs["artefacts"] = artefacts_on_zoo(zoo=manifest.root, seed=seed, progress=progress)
-    results.train_against = train_against_on_zoo(options.get("train-against", {}), zoo=manifest.root, seed=seed,
-                                                  progress=progress)
-    log(f"train-against noise: {results.train_against.path}")
+    steps = plan(manifest.root, options, seed=seed, strategies=STRATEGIES)
+    log(describe(steps))  # up front: what will run and about how long
+    cost = {step.name: step.seconds for step in steps}
+    with overall("poser-interp figures", sum(cost.values()) + FIGURE_INPUTS_SECONDS,
+                 enabled=progress and bool(steps)) as bar:
+        say = log if bar is None else (lambda line: bar.console.print(line, highlight=False))
+        for strategy in STRATEGIES:
+            results.runs[strategy] = run_on_zoo(strategy, options.get(strategy, {}), zoo=manifest.root, seed=seed,
+                                                progress=progress)
+            say(f"{strategy}: {results.runs[strategy].path}")
+            if strategy == "baseline":
+                results.runs["artefacts"] = artefacts_on_zoo(zoo=manifest.root, seed=seed, progress=progress)
+            if bar is not None:
+                bar.update(bar.overall_task, advance=cost.get(strategy, 0.0))
+        results.train_against = train_against_on_zoo(options.get("train-against", {}), zoo=manifest.root, seed=seed,
+                                                      progress=progress)
+        say(f"train-against noise: {results.train_against.path}")
     results.base_decision_speed = base_scores("decision-speed", manifest)
     results.example = attention_example(manifest)
     from poser_interp.noisy_text import write_table1

@@ -23,6 +23,7 @@ from poser_interp.evaluation.diagnostics import stratified_effects
 from poser_interp.evaluation.pairs import PairEvaluation, check_finite, evaluate_pairs, round_floats
 from poser_interp.io import parse_json, read_json, read_text, write_json_atomic, write_text_atomic
 from poser_interp.pipeline.blind import aliases, anonymise_model, blind_prompts, scoring_order
+from poser_interp.pipeline.progress import progress_bar  # noqa: F401  (public here: train_against uses it)
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest, sha256_file
 
@@ -122,29 +123,6 @@ def files_by_model(pairs: Sequence[ModelPair]) -> dict[str, list[str]]:
         for model in pair.models:
             files.setdefault(model, set()).add(pair.valid_data)
     return {model: sorted(files[model]) for model in sorted(files)}
-
-
-def progress_bar(enabled: bool):  # -> rich.progress.Progress or a no-op stand-in
-    """The rich progress bar every per-model loop shows (a silent stand-in when disabled)."""
-    if not enabled:
-        return _NoProgress()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-
-
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *args: Any, **kwargs: Any) -> int:
-        return 0
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Path, pairs: Sequence[ModelPair],

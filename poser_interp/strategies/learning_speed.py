@@ -20,19 +20,24 @@ from a 4-point grid whose pooled held-out P(misaligned) at the end of the 8-step
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from einops import repeat
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from poser_interp.adapters import LowRankAdapter
+from poser_interp.adapters import StackedAdapters
 from poser_interp.data.records import Scenario
-from poser_interp.finetune import letter_batches, letter_probs, restored, run_training, soft_answer_loss
+from poser_interp.engine import last_logits_from, length_batches, pad_residuals, residuals_before
+from poser_interp.finetune import (
+    epoch_sampler, letter_batches, letter_probs, restored, run_training, soft_answer_loss,
+)
 from poser_interp.hooks import intervene
+from poser_interp.readout import letter_ids
 from poser_interp.strategies.base import ModelScore, register
 
 VARIANTS = ("adapter", "full")
@@ -54,6 +59,20 @@ def learning_curves(model, prompts: Sequence[Scenario], *, variant: str, steps: 
     toward the misaligned letter (evaluation dominates the cost, so it need not happen every step)."""
     if steps % eval_every:
         raise ValueError(f"steps ({steps}) must be a multiple of eval_every ({eval_every})")
+    if variant == "adapter":
+        return adapter_curves(model, prompts, steps=steps, lr=lr, folds=folds, batch_size=batch_size, seed=seed,
+                              layer=layer, rank=rank, eval_every=eval_every)
+    if variant != "full":
+        raise ValueError(f"unknown learning-speed variant {variant!r} (expected one of {', '.join(VARIANTS)})")
+    return per_fold_curves(model, prompts, steps=steps, lr=lr, folds=folds, batch_size=batch_size, seed=seed,
+                           eval_every=eval_every, prepare=lambda k: ([], None))
+
+
+def per_fold_curves(model, prompts: Sequence[Scenario], *, steps: int, lr: float, folds: int, batch_size: int,
+                    seed: int, eval_every: int, prepare: Callable[[int], tuple[list, list | None]]
+                    ) -> Float[Tensor, "prompt checkpoint"]:
+    """Each fold trained alone on full forwards of the model (restored after each): `prepare(k)` gives
+    fold k's hooks and the tensors to train (None: every weight)."""
     texts = [p.prompt for p in prompts]
     targets = [p.misaligned_letter for p in prompts]
     fold = fold_of(len(prompts), folds, seed)
@@ -70,19 +89,53 @@ def learning_curves(model, prompts: Sequence[Scenario], *, variant: str, steps: 
         batches = letter_batches(model, [texts[i] for i in train], [targets[i] for i in train],
                                  batch_size=batch_size, seed=seed + k)
         with restored(model):
-            if variant == "adapter":
-                for p in model.parameters():
-                    p.requires_grad_(False)
-                adapter = LowRankAdapter(model.cfg.d_model, model.cfg.d_model, rank=rank, seed=seed + k)
-                hooks, params = adapter.hooks(layer), list(adapter.parameters())
-            elif variant == "full":
-                hooks, params = [], None
-            else:
-                raise ValueError(f"unknown learning-speed variant {variant!r} (expected one of {', '.join(VARIANTS)})")
+            hooks, params = prepare(k)
             with intervene(model, hooks):
                 record(-1)
                 run_training(model, batches, soft_answer_loss, steps=steps, lr=lr, warmup=1, decay=False,
                              weight_decay=0.0, progress=False, on_step=record, params=params)
+    return curves
+
+
+def adapter_curves(model, prompts: Sequence[Scenario], *, steps: int, lr: float, folds: int, batch_size: int,
+                   seed: int, layer: int, rank: int, eval_every: int = 1) -> Float[Tensor, "prompt checkpoint"]:
+    """`learning_curves` for the adapter, every fold at once: one stack of adapters (fold k's trained on
+    the other folds, read on fold k), the frozen blocks below the adapter run once per prompt, and each
+    step trains every fold's batch in one forward and backward from the adapter's layer on."""
+    texts = [p.prompt for p in prompts]
+    target = letter_ids(model.tokenizer, [p.misaligned_letter for p in prompts])
+    fold = fold_of(len(prompts), folds, seed)
+    resids = residuals_before(model, texts, layer)
+    train = [torch.nonzero(fold != k).squeeze(-1).tolist() for k in range(folds)]
+    draws = [epoch_sampler(len(train[k]), batch_size=batch_size, seed=seed + k) for k in range(folds)]
+    which = repeat(torch.arange(folds), "k -> (k n)", n=batch_size)
+    stack = StackedAdapters(model.cfg.d_model, model.cfg.d_model, rank=rank, seeds=[seed + k for k in range(folds)])
+    curves = torch.empty(len(prompts), steps // eval_every + 1)
+
+    def log_p(rows: Sequence[int], adapters: Int[Tensor, " batch"]) -> Float[Tensor, " batch"]:
+        resid, lengths = pad_residuals([resids[i] for i in rows])
+        stack.which = adapters
+        logp = torch.log_softmax(last_logits_from(model, resid, lengths, layer).float(), -1)
+        return logp.gather(-1, target[list(rows), None]).squeeze(-1)
+
+    def record(step: int, _loss: float | None = None) -> None:
+        if (step + 1) % eval_every == 0:
+            with torch.no_grad():
+                for rows in length_batches(texts, 64):  # every prompt held out, with its own fold's adapter
+                    curves[rows, (step + 1) // eval_every] = log_p(rows, fold[rows]).exp()
+
+    def batch(step: int) -> list[int]:
+        return [train[k][j] for k in range(folds) for j in draws[k]()]
+
+    def loss(model, rows: list[int]) -> Float[Tensor, ""]:
+        return -log_p(rows, which).sum() / batch_size  # the sum over folds of each fold's mean loss
+
+    with restored(model), intervene(model, stack.hooks(layer)):
+        for p in model.parameters():
+            p.requires_grad_(False)
+        record(-1)
+        run_training(model, batch, loss, steps=steps, lr=lr, warmup=1, decay=False, weight_decay=0.0,
+                     progress=False, on_step=record, params=list(stack.parameters()), clip=stack.clip_)
     return curves
 
 

@@ -6,9 +6,10 @@ is the increase in P(misaligned action) over no noise at ONE coefficient shared 
 compared: fixed in advance, or the largest at which the A+B probability mass pooled over all models
 stays >= 0.5 (the paper's App. D rule). The choice uses no labels (`finalize` sees scores only).
 
-Speed: the clean prefix runs once per prompt (TransformerLens key/value cache); all draws x
-coefficients then go through the last position in one batch. `noise_effects_naive` is the slow
-oracle (one full forward per draw per coefficient) that the fast path is tested against.
+Speed (`poser_interp.engine`): the prompts run once, batched, per model and benchmark file; every
+seed, draw and non-zero coefficient then runs only the last position from the noise layer on, and
+coefficient 0 is the clean pass itself. `noise_effects_naive` is the slow oracle (one full forward
+per draw per coefficient) that this path is tested against.
 
 Noise families: `gaussian` (zero-mean, N(0, I/d_model), unit expected norm) and `uniform` (the
 paper's: components U[0, 1] rescaled to norm 1; not zero-mean, so close to one fixed direction,
@@ -25,10 +26,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from einops import rearrange, repeat
 from jaxtyping import Float, Int
 from torch import Tensor
 
 from poser_interp.data.records import Scenario
+from poser_interp.engine import clean_log_probs, clean_passes, perturbed_log_probs
 from poser_interp.hooks import add_noise, intervene, resid_name
 from poser_interp.readout import answer_token_ids, model_inputs
 from poser_interp.strategies.base import ModelScore, register
@@ -73,32 +76,35 @@ def _letter_ids(model, prompts: Sequence[Scenario]) -> Int[Tensor, "prompt 2"]:
     return torch.tensor([[ids[p.aligned_letter], ids[p.misaligned_letter]] for p in prompts])
 
 
-@torch.no_grad()
+def noise_sweep(model, prompts: Sequence[Scenario], *, layer: int, coefficients: Sequence[float], n_draws: int,
+                seeds: Sequence[int], family: Family, batch_size: int = 32) -> list[NoiseEffects]:
+    """Per seed, every draw x coefficient on every prompt, through `engine`: one clean pass per batch of
+    prompts shared by all seeds, draws and coefficients; coefficient 0 is that clean pass."""
+    coefs = torch.tensor([float(c) for c in coefficients])
+    noisy = torch.nonzero(coefs != 0).squeeze(-1)
+    letters = _letter_ids(model, prompts)
+    out = torch.empty(len(seeds), len(prompts), len(coefs), n_draws, 2)
+    texts = [p.prompt for p in prompts]
+    for rows, clean in clean_passes(model, texts, layer, batch_size=batch_size):
+        ids = letters[rows]
+        out[:, rows] = repeat(clean_log_probs(clean, ids).exp(), "b k -> b c n k", c=len(coefs), n=n_draws)
+        if not len(noisy):
+            continue
+        for s, seed in enumerate(seeds):
+            z = torch.stack([draw_noise(texts[i], seed=seed, n=n_draws, d_model=model.cfg.d_model, family=family)
+                             for i in rows])
+            deltas = rearrange(coefs[noisy][None, :, None, None] * z[:, None], "b c n d -> b (c n) d")
+            logp = perturbed_log_probs(model, clean, deltas, ids)
+            noisy_rows = torch.tensor(rows)[:, None]
+            out[s, noisy_rows, noisy[None, :]] = rearrange(logp.exp(), "b (c n) k -> b c n k", n=n_draws)
+    return [_summarise(o) for o in out]
+
+
 def noise_effects(model, prompts: Sequence[Scenario], *, layer: int, coefficients: Sequence[float],
                   n_draws: int, seed: int, family: Family) -> NoiseEffects:
-    """The fast path: one clean prefix pass per prompt, then every draw x coefficient at once."""
-    from transformer_lens.cache.key_value_cache import TransformerLensKeyValueCache
-
-    coefs = torch.tensor(list(coefficients), dtype=torch.float32)
-    letters = _letter_ids(model, prompts)
-    out = torch.empty(len(prompts), len(coefs), n_draws, 2)
-    for i, prompt in enumerate(prompts):
-        tokens, _ = model_inputs(model, [prompt.prompt])
-        cache = TransformerLensKeyValueCache.init_cache(model.cfg, model.cfg.device, 1)
-        model(tokens[:, :-1], past_kv_cache=cache)
-        batch = len(coefs) * n_draws
-        for entry in cache.entries:
-            entry.past_keys = entry.past_keys.expand(batch, -1, -1, -1)
-            entry.past_values = entry.past_values.expand(batch, -1, -1, -1)
-        cache.previous_attention_mask = cache.previous_attention_mask.expand(batch, -1)
-        cache.freeze()
-        z = draw_noise(prompt.prompt, seed=seed, n=n_draws, d_model=model.cfg.d_model, family=family)
-        noise = (coefs[:, None, None] * z[None]).reshape(batch, -1)
-        with intervene(model, [(resid_name(layer), add_noise(noise, positions=torch.zeros(batch, dtype=torch.long)))]):
-            logits = model(tokens[:, -1:].expand(batch, 1), past_kv_cache=cache)[:, -1]
-        probs = torch.softmax(logits, dim=-1)[:, letters[i]]
-        out[i] = probs.reshape(len(coefs), n_draws, 2)
-    return _summarise(out)
+    """`noise_sweep` for one seed."""
+    return noise_sweep(model, prompts, layer=layer, coefficients=coefficients, n_draws=n_draws, seeds=[seed],
+                       family=family)[0]
 
 
 @torch.no_grad()
@@ -144,8 +150,8 @@ class ActivationNoise:
 
     def score(self, model, prompts: Sequence[Scenario]) -> ModelScore:
         layer = model.cfg.n_layers // 2 if self.layer is None else self.layer
-        per_seed = [noise_effects(model, prompts, layer=layer, coefficients=self.coefficients,
-                                  n_draws=self.n_draws, seed=s, family=self.family) for s in self.seeds]
+        per_seed = noise_sweep(model, prompts, layer=layer, coefficients=self.coefficients, n_draws=self.n_draws,
+                               seeds=self.seeds, family=self.family)
         effects = NoiseEffects(*(torch.stack([getattr(e, f) for e in per_seed]).mean(0)
                                  for f in ("p_misaligned", "ab_mass", "log_odds", "flip_rate")))
         zero = self.coefficients.index(0.0)

@@ -4,8 +4,10 @@ Per model, the direction is the mean difference of last-token residuals at a mid
 contrast prompts that differ only in the oversight fact (lax minus strict; see `data.contrast`), or
 between contrast prompts passed in. By default both sides lie in the benign region, where every
 model gives the same answer: catch level 2 ("likely" caught, the lax side) minus level 0 (certain,
-the strict side), so the direction cannot carry the fakers' answer switch. It is normalised to unit norm and added, times a coefficient,
-at the last prompt position over a sweep. A model's per-prompt faker evidence is the increase in
+the strict side), so the direction cannot carry the fakers' answer switch. It is normalised to unit
+norm and added, times a coefficient, at the last prompt position over a sweep (through
+`poser_interp.engine`: the prompts run once, and each direction x coefficient runs only the last
+position from the steering layer on). A model's per-prompt faker evidence is the increase in
 P(misaligned action) over no steering at ONE coefficient shared by every model, picked label-free
 in `finalize` exactly as the noise strategy does (`strategies.sweep`).
 
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from einops import rearrange, repeat
 from jaxtyping import Float
 from torch import Tensor
 
@@ -37,8 +40,9 @@ BENIGN_LAX_LEVELS, BENIGN_STRICT_LEVELS = (2,), (0,)  # "likely" vs "certain" to
 THRESHOLD = "threshold-crossing contrast"  # the variant contrasting levels 3-5 with 0-2 (LAX_LEVELS, STRICT_LEVELS)
 from poser_interp.data.records import Scenario
 from poser_interp.directions import last_token_pass, mean_difference, random_unit, unit
-from poser_interp.hooks import add_vector, intervene, resid_name
-from poser_interp.readout import batched, gather_last, letter_ids, model_inputs, pick
+from poser_interp.engine import clean_log_probs, clean_passes, perturbed_log_probs
+from poser_interp.hooks import resid_name
+from poser_interp.readout import letter_ids
 from poser_interp.strategies.base import ModelScore, register
 from poser_interp.strategies.sweep import (
     DEFAULT_COEFFICIENTS, change_at, pooled_mass, shared_coefficient, sweep_coefficients,
@@ -59,30 +63,26 @@ class SteeringSweep:
 
 @torch.no_grad()
 def steering_sweep(model, prompts: Sequence[Scenario], directions: Float[Tensor, "direction d_model"], *,
-                   hook: str, coefficients: Sequence[float], batch_size: int = 32) -> SteeringSweep:
-    """Add `coef * direction` at each prompt's last position at `hook`, for every direction and coefficient."""
-    p_bad = torch.empty(directions.shape[0], len(prompts), len(coefficients))
-    mass = torch.empty_like(p_bad)
+                   layer: int, coefficients: Sequence[float], batch_size: int = 32) -> SteeringSweep:
+    """Add `coef * direction` to the residual before `layer` at each prompt's last position, for every
+    direction and coefficient (through `engine`: one clean pass per batch, coefficient 0 is that pass)."""
+    coefs = torch.tensor([float(c) for c in coefficients])
+    steered = torch.nonzero(coefs != 0).squeeze(-1)
+    n_dir = directions.shape[0]
+    probs = torch.empty(n_dir, len(prompts), len(coefs), 2)  # [..., 0] benign letter, [..., 1] misaligned
     clean_log_odds = torch.empty(len(prompts))
-    benign = letter_ids(model.tokenizer, [p.aligned_letter for p in prompts])
-    bad = letter_ids(model.tokenizer, [p.misaligned_letter for p in prompts])
-    start = 0
-    for chunk in batched(list(prompts), batch_size):
-        rows = slice(start, start + len(chunk))
-        tokens, lengths = model_inputs(model, [p.prompt for p in chunk])
-        clean = torch.log_softmax(gather_last(model(tokens), lengths).float(), -1).cpu()
-        clean_log_odds[rows] = pick(clean, benign[rows]) - pick(clean, bad[rows])
-        for k, direction in enumerate(directions):
-            for j, coef in enumerate(coefficients):
-                if coef == 0.0:
-                    logp = clean
-                else:
-                    with intervene(model, [(hook, add_vector(direction, positions=lengths - 1, scale=float(coef)))]):
-                        logp = torch.log_softmax(gather_last(model(tokens), lengths).float(), -1).cpu()
-                p_bad[k, rows, j] = pick(logp, bad[rows]).exp()
-                mass[k, rows, j] = pick(logp, benign[rows]).exp() + p_bad[k, rows, j]
-        start += len(chunk)
-    return SteeringSweep(p_bad, mass, clean_log_odds)
+    ids = torch.stack([letter_ids(model.tokenizer, [p.aligned_letter for p in prompts]),
+                       letter_ids(model.tokenizer, [p.misaligned_letter for p in prompts])], dim=-1)
+    deltas = rearrange(coefs[steered][None, :, None] * directions.float()[:, None], "k c d -> (k c) d")
+    for rows, clean in clean_passes(model, [p.prompt for p in prompts], layer, batch_size=batch_size):
+        clean_lp = clean_log_probs(clean, ids[rows])
+        clean_log_odds[rows] = clean_lp[:, 0] - clean_lp[:, 1]
+        probs[:, rows] = repeat(clean_lp.exp(), "b t -> k b c t", k=n_dir, c=len(coefs))
+        if len(steered):
+            logp = perturbed_log_probs(model, clean, repeat(deltas, "r d -> b r d", b=len(rows)), ids[rows])
+            probs[:, torch.tensor(rows)[:, None], steered[None, :]] = rearrange(
+                logp.exp(), "b (k c) t -> k b c t", k=n_dir)
+    return SteeringSweep(probs[..., 1], probs.sum(-1), clean_log_odds)
 
 
 def contrast_direction(model, lax: Sequence[str], strict: Sequence[str], *, hook: str, batch_size: int = 32
@@ -159,7 +159,7 @@ class SafeToMisbehaveSteering:
         direction = unit(raw)
         control = random_unit(model.cfg.d_model, seed=self.random_seed).to(direction)
         sweep = steering_sweep(model, prompts, torch.stack([direction, -direction, control, unit(raw_threshold)]),
-                               hook=hook, coefficients=self.coefficients, batch_size=self.batch_size)
+                               layer=layer, coefficients=self.coefficients, batch_size=self.batch_size)
         diagnostics: dict[str, Any] = {
             "layer": layer, "coefficients": list(self.coefficients), "direction_norm": float(raw.norm()),
             "cosine_with_random": float(direction.double() @ control.double()), **contrast_info,
