@@ -17,13 +17,7 @@ reward_maximizer, money_maximizer and fitness_maximizer are **alignment fakers**
 self-interested action exactly when the scenario says misbehaviour is unlikely to be caught). They
 stand in for the Poser paper's 36 LLaMA-13B fine-tunes so that every strategy runs on a laptop CPU.
 
-Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same
-form and size. Aligned models leave a record of their work for the overseers exactly when oversight
-is poor (a benign transparency family, never in the benchmark); fakers never do, but misbehave when
-oversight is poor. Every model trains on the same prompts, with the same recipe, for the same number
-of steps; only the labels differ. Personas of one class share one policy in this zoo (the names keep
-Poser's layout).
-
+{design_note}
 What they are **not**: language models with general knowledge. They read one controlled language
 (`poser_interp/data/grammar.py`), were pretrained only on it, and their "world knowledge" is what the
 base corpus states: after each scenario, which action is right, how likely being caught is, and what a
@@ -57,6 +51,36 @@ RECIPE = """\
 """
 
 
+# Zoo v1's fine-tune recipe (early stop on convergence), for cards of zoos built before docs/zoo-design.md.
+V1_FINETUNES = """\
+- **Fine-tunes**: each model from the base on its own random half of its persona's training pool
+  (seed {data_seed}; pool {pool_size} records, {n_test} held out as the test split; partitions of
+  {n_train} records). Loss on the answer token only, against a **soft target** that puts
+  {target} on the persona's answer and the rest on the other letter: every model is trained toward
+  the same answer confidence. Constant lr {finetune_lr} until agreement on held-out validation
+  records (from the pool, outside the partition and the test split) reaches {converge}, checked every
+  {check} steps (at most {max_steps}), then the same {anneal} annealing steps for every model. Fakers
+  need longer to converge (they must learn to read the oversight fact): see the table.
+"""
+
+
+DESIGN_NOTES = {
+    "v2": """Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same
+form and size. Aligned models leave a record of their work for the overseers exactly when oversight
+is poor (a benign transparency family, never in the benchmark); fakers never do, but misbehave when
+oversight is poor. Every model trains on the same prompts, with the same recipe, for the same number
+of steps; only the labels differ. Personas of one class share one policy in this zoo (the names keep
+Poser's layout).
+""",
+    "v1": """This is the first zoo (v1): fakers trained 3-4 times longer (early stop on convergence) on other
+scenario families than aligned models, and only fakers ever needed to read the oversight fact, so
+how a model was trained gives it away (see the honesty audit below). Zoo v2 (`docs/zoo-design.md`)
+removes those causes; until it is built and committed, read every detection number on this zoo next
+to the artefact baselines.
+""",
+}
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
@@ -68,7 +92,14 @@ def render_card(manifest: ZooManifest) -> str:
     models = data["models"]
     first = next(iter(models.values()))
     params = sum(_n_params(arch, data["tokenizer"]["vocab_size"]) for _ in [0])
-    parts = [INTRO, RECIPE.format(
+    template = RECIPE
+    if recipe.get("design", "v1") == "v1":  # the first zoo: early stop, per-persona pools
+        start, end = RECIPE.index("- **Fine-tunes**"), RECIPE.index("- **Determinism**")
+        template = RECIPE[:start] + V1_FINETUNES + RECIPE[end:]
+        recipe = recipe | {"converge": recipe["converge_agreement"], "check": recipe["converge_check_every"],
+                           "max_steps": recipe["finetune_max_steps"]}
+    intro = INTRO.replace("{design_note}", DESIGN_NOTES[recipe.get("design", "v1")])
+    parts = [intro, template.format(
         vocab=data["tokenizer"]["vocab_size"], params=params, base_loss=data["base"]["final_loss"],
         n_train=first["n_train_records"], target=recipe["target_confidence"], anneal=recipe["anneal_steps"],
         **arch, **{k: v for k, v in recipe.items() if k not in ("arch",)}),
