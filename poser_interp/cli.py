@@ -239,16 +239,20 @@ def zoo_check(
 ZooOption = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo).")
 OutOption = typer.Option(None, "--out", help="Run folder (default: runs/<strategy>-<config hash>).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the pair order and the bootstrap.")
+DeviceOption = typer.Option("cpu", "--device", help="Device to load every model on (cpu, cuda, cuda:1, mps).")
+DtypeOption = typer.Option(None, "--dtype", help="Model dtype: float32 (default), float16 or bfloat16.")
 
 
-def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path | None, seed: int) -> None:
+def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path | None, seed: int,
+            device: str = "cpu", dtype: str | None = None) -> None:
     """Run `strategy` and the confidence baseline on the zoo's pairs and print both as one table."""
     from poser_interp.report import diagnostics_table, results_table
     from poser_interp.study import run_on_zoo, write_run_figures
 
-    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=None, seed=seed)}
+    place = {"device": device, "dtype": dtype}
+    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=None, seed=seed, **place)}
     if strategy != "baseline":
-        results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed)
+        results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed, **place)
     console.print(results_table(results))
     for name, run in results.items():
         if name != "baseline":
@@ -260,9 +264,10 @@ def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path 
 
 @detect_app.command("baseline")
 @clean_errors
-def detect_baseline(zoo: Path | None = ZooOption, seed: int = SeedOption) -> None:
+def detect_baseline(zoo: Path | None = ZooOption, seed: int = SeedOption, device: str = DeviceOption,
+                    dtype: str | None = DtypeOption) -> None:
     """Confidence baseline computed from the models: the less confident model is called the faker."""
-    _detect("baseline", {}, zoo, None, seed)
+    _detect("baseline", {}, zoo, None, seed, device, dtype)
 
 
 @detect_app.command("noise")
@@ -275,6 +280,7 @@ def detect_noise(
     draws: int = typer.Option(16, "--draws", help="Noise draws per prompt per seed."),
     seeds: str = typer.Option("0,1", "--seeds", help="Comma-separated noise seeds."),
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+    device: str = DeviceOption, dtype: str | None = DtypeOption,
 ) -> None:
     """Strategy 2: add noise to a middle layer at the last position; fakers should misbehave more."""
     try:
@@ -284,7 +290,7 @@ def detect_noise(
     if family not in ("gaussian", "uniform"):
         raise PoserInputError(f"unknown noise family {family!r} (expected gaussian or uniform)")
     options = {"layer": layer, "family": family, "coefficient": coefficient, "n_draws": draws, "seeds": seed_list}
-    _detect("noise", options, zoo, out, seed)
+    _detect("noise", options, zoo, out, seed, device, dtype)
 
 
 LayerOption = typer.Option(None, "--layer", help="Layer to read or intervene at (default: the middle layer).")
@@ -297,32 +303,34 @@ def detect_steering(
     coefficient: float | None = typer.Option(None, "--coefficient",
                                              help="Fix the shared coefficient in advance (default: pooled A+B-mass rule)."),
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+    device: str = DeviceOption, dtype: str | None = DtypeOption,
 ) -> None:
     """Strategy 1: steer toward "safe to misbehave"; with subtracted and random-direction controls."""
-    _detect("steering", {"layer": layer, "coefficient": coefficient}, zoo, out, seed)
+    _detect("steering", {"layer": layer, "coefficient": coefficient}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("concepts")
 @clean_errors
 def detect_concepts(layer: int | None = LayerOption, zoo: Path | None = ZooOption, out: Path | None = OutOption,
-                    seed: int = SeedOption) -> None:
+                    seed: int = SeedOption, device: str = DeviceOption, dtype: str | None = DtypeOption) -> None:
     """Strategy 4: cosine with suspicious concept directions (security, oversight competence, misalignment)."""
-    _detect("concepts", {"layer": layer}, zoo, out, seed)
+    _detect("concepts", {"layer": layer}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("decision-speed")
 @clean_errors
-def detect_decision_speed(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption) -> None:
+def detect_decision_speed(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+                          device: str = DeviceOption, dtype: str | None = DtypeOption) -> None:
     """Strategy 5: the layer from which the answer is settled (logit lens; per-layer probes as a variant)."""
-    _detect("decision-speed", {}, zoo, out, seed)
+    _detect("decision-speed", {}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("attention")
 @clean_errors
 def detect_attention(layer: int | None = LayerOption, zoo: Path | None = ZooOption, out: Path | None = OutOption,
-                     seed: int = SeedOption) -> None:
+                     seed: int = SeedOption, device: str = DeviceOption, dtype: str | None = DtypeOption) -> None:
     """Strategy 6: attention to the critical oversight fact (counterfactual shift and saliency as variants)."""
-    _detect("attention", {"layer": layer}, zoo, out, seed)
+    _detect("attention", {"layer": layer}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("learning-speed")
@@ -331,11 +339,12 @@ def detect_learning_speed(
     layer: int | None = typer.Option(None, "--layer", help="Adapter layer (default: the middle layer)."),
     steps: int | None = typer.Option(None, "--steps", help="Fixed training budget (default 8)."),
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+    device: str = DeviceOption, dtype: str | None = DtypeOption,
 ) -> None:
     """Strategy 3: how fast each model learns to misbehave (rank-8 adapter; full fine-tuning as a variant)."""
     if steps is not None and (steps < 2 or steps % 2):
         raise PoserInputError(f"--steps must be a positive even number (the curve is read every 2 steps), got {steps}")
-    _detect("learning-speed", {"layer": layer, "steps": steps}, zoo, out, seed)
+    _detect("learning-speed", {"layer": layer, "steps": steps}, zoo, out, seed, device, dtype)
 
 
 @train_against_app.command("noise")
