@@ -59,10 +59,13 @@ def cache_dir(gguf: Path) -> Path:
 @contextlib.contextmanager
 def _one_gguf_parse() -> Iterator[None]:
     """Parse the GGUF file once for the tokenizer, the config and the weights: transformers opens a new
-    `gguf.GGUFReader` each time (about 9 s of metadata parsing apiece); share one, then restore."""
+    `gguf.GGUFReader` each time (about 9 s of metadata parsing apiece); share one, then restore. Its
+    per-tensor tqdm bar is silenced too (one line says a conversion is running)."""
     import gguf
 
     original, readers = gguf.GGUFReader, {}
+    quiet = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"
 
     def shared(path, *args, **kwargs):
         key = (str(path), args, tuple(sorted(kwargs.items())))
@@ -75,6 +78,10 @@ def _one_gguf_parse() -> Iterator[None]:
         yield
     finally:
         gguf.GGUFReader = original
+        if quiet is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = quiet
 
 
 def convert(gguf: Path, out: Path) -> Path:
@@ -87,6 +94,7 @@ def convert(gguf: Path, out: Path) -> Path:
     from poser_interp.zoo.hf import _quiet_transformers
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{NAME}: converting {gguf.name} into {out} (once; about 30 s)", file=sys.stderr)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         with _quiet_transformers(), _one_gguf_parse():
