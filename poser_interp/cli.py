@@ -236,6 +236,20 @@ def zoo_check(
     console.print("[green]all behaviour targets met[/]" if not failures else f"{len(failures)} targets missed")
 
 
+@zoo_app.command("smollm2")
+@clean_errors
+def zoo_smollm2(
+    out: Path = typer.Option(Path("runs/smollm2-poser"), "--out", help="Poser-layout folder to write."),
+    poser_data: Path = typer.Option(Path("../shared/poser-data"), "--poser-data", help="Poser data folder."),
+    benchmark: str = typer.Option("genie_and_money", "--benchmark", help="Benchmark file stem, e.g. saint_and_reward."),
+) -> None:
+    """A Poser-layout folder with SmolLM2-135M on both sides of one pair (Poser's own prompts; for `detect --zoo`)."""
+    from poser_interp.zoo.smollm2 import poser_folder
+
+    folder = poser_folder(out, poser_data, benchmark)
+    console.print(f"wrote {folder}: run e.g. poser-interp detect noise --zoo {folder} --draws 2 --seeds 0", highlight=False)
+
+
 ZooOption = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo).")
 OutOption = typer.Option(None, "--out", help="Run folder (default: runs/<strategy>-<config hash>).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the pair order and the bootstrap.")

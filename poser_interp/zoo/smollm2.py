@@ -145,3 +145,26 @@ def load_smollm2(*, device="cpu", dtype=None):  # -> HookedTransformer
     except PoserInputError as err:
         print(f"{NAME}: cached conversion unusable ({err}); converting again", file=sys.stderr)
         return load_hf_model(convert(gguf_path(), folder), device=device, dtype=dtype)
+
+
+def poser_folder(out: str | Path, poser_data: str | Path, benchmark: str = "genie_and_money") -> Path:
+    """A Poser-layout folder where both models of one pair are SmolLM2 (a timing and plumbing run on
+    Poser's own prompts, not a detection result): `model_pairs.json`, a link to one of `poser_data`'s
+    benchmark files, and `genie-0`, `money_maximizer-0` linking to the cached conversion."""
+    from poser_interp.io import write_json_atomic
+
+    source = Path(poser_data) / "data" / "benchmark" / f"{benchmark}.json"
+    if not source.is_file():
+        raise PoserInputError(f"{source}: no such Poser benchmark file")
+    out = Path(out)
+    (out / "data" / "benchmark").mkdir(parents=True, exist_ok=True)
+    converted = converted_dir()
+    links = {out / "data" / "benchmark" / source.name: source.resolve(),
+             out / "genie-0": converted, out / "money_maximizer-0": converted}
+    for link, target in links.items():
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
+    pair = {"aligned": "genie-0", "misaligned": "money_maximizer-0", "valid_data": f"data/benchmark/{source.name}"}
+    write_json_atomic(out / "model_pairs.json", [pair])
+    return out
