@@ -120,13 +120,24 @@ def model_inputs(model, prompts: Sequence[str]) -> tuple[Int[Tensor, "batch pos"
     return encode_prompts(model.tokenizer, prompts, add_bos=bool(model.cfg.default_prepend_bos))
 
 
+def last_logits(model, tokens: Int[Tensor, "batch pos"], lengths: Int[Tensor, " batch"]) -> Float[Tensor, "batch vocab"]:
+    """Next-token logits at each row's last real token only: the unembedding is applied to those rows,
+    not to every position (a 50k vocabulary x 300 positions x a batch would be gigabytes)."""
+    from transformer_lens.utils import apply_softcap
+
+    last = gather_last(model(tokens, stop_at_layer=model.cfg.n_layers), lengths)[:, None]
+    if model.cfg.normalization_type is not None:
+        last = model.ln_final(last)
+    return apply_softcap(model.unembed(last), model.cfg.output_logits_soft_cap)[:, 0]
+
+
 @torch.no_grad()
 def answer_logits(model, prompts: Sequence[str], *, batch_size: int = 64) -> Float[Tensor, "n vocab"]:
-    """Next-token logits after each prompt, computed in right-padded batches."""
+    """Next-token logits after each prompt, computed in right-padded batches (float32, on the CPU)."""
     out = []
     for chunk in batched(prompts, batch_size):
         tokens, lengths = model_inputs(model, chunk)
-        out.append(gather_last(model(tokens, return_type="logits"), lengths))
+        out.append(last_logits(model, tokens, lengths).float().cpu())
     return torch.cat(out)
 
 
@@ -161,7 +172,7 @@ def last_token_residuals(model, prompts: Sequence[str], layers: Sequence[int], *
         tokens, lengths = model_inputs(model, chunk)
         store: dict[str, Tensor] = {}
         with intervene(model, [(name, capture(store, positions=lengths - 1)) for name in names]):
-            out = model(tokens, return_type="logits")
+            out = last_logits(model, tokens, lengths)
         resid.append(torch.stack([store[name] for name in names], dim=1).float().cpu())
-        logits.append(gather_last(out, lengths).float().cpu())
+        logits.append(out.float().cpu())
     return torch.cat(resid), torch.cat(logits)
