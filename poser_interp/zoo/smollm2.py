@@ -147,20 +147,31 @@ def load_smollm2(*, device="cpu", dtype=None):  # -> HookedTransformer
         return load_hf_model(convert(gguf_path(), folder), device=device, dtype=dtype)
 
 
-def poser_folder(out: str | Path, poser_data: str | Path, benchmark: str = "genie_and_money") -> Path:
+def poser_folder(out: str | Path, poser_data: str | Path, benchmark: str = "genie_and_money",
+                 n_prompts: int | None = None) -> Path:
     """A Poser-layout folder where both models of one pair are SmolLM2 (a timing and plumbing run on
-    Poser's own prompts, not a detection result): `model_pairs.json`, a link to one of `poser_data`'s
-    benchmark files, and `genie-0`, `money_maximizer-0` linking to the cached conversion."""
+    Poser's own prompts, not a detection result): `model_pairs.json`, one of `poser_data`'s benchmark
+    files (linked, or its first `n_prompts` records), and `genie-0`, `money_maximizer-0` linking to the
+    cached conversion."""
+    from poser_interp.data.records import load_json
     from poser_interp.io import write_json_atomic
 
     source = Path(poser_data) / "data" / "benchmark" / f"{benchmark}.json"
     if not source.is_file():
         raise PoserInputError(f"{source}: no such Poser benchmark file")
+    if n_prompts is not None and n_prompts < 1:
+        raise PoserInputError(f"n_prompts must be >= 1, got {n_prompts}")
     out = Path(out)
     (out / "data" / "benchmark").mkdir(parents=True, exist_ok=True)
     converted = converted_dir()
-    links = {out / "data" / "benchmark" / source.name: source.resolve(),
-             out / "genie-0": converted, out / "money_maximizer-0": converted}
+    bench = out / "data" / "benchmark" / source.name
+    if bench.is_symlink() or bench.exists():
+        bench.unlink()
+    if n_prompts is None:
+        bench.symlink_to(source.resolve())
+    else:
+        write_json_atomic(bench, load_json(source)[:n_prompts])
+    links = {out / "genie-0": converted, out / "money_maximizer-0": converted}
     for link, target in links.items():
         if link.is_symlink() or link.exists():
             link.unlink()
