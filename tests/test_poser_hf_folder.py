@@ -163,7 +163,9 @@ def test_every_strategy_runs_on_a_poser_folder_of_hf_checkpoints(poser_hf_folder
     assert all(len(s["score"]["per_prompt"]) == 3 for s in scores)
 
 
-def test_bad_dtype_and_missing_checkpoint_are_one_line(poser_hf_folder: Path, tmp_path: Path):
+def test_bad_dtype_and_missing_checkpoint_are_one_line(poser_hf_folder: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)  # default run folders go under ./runs
     result = CliRunner().invoke(app, ["detect", "baseline", "--zoo", str(poser_hf_folder), "--dtype", "float8"])
     assert result.exit_code == 2 and "unknown dtype 'float8'" in result.output
     broken = tmp_path / "broken"

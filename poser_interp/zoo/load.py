@@ -54,8 +54,9 @@ def load_model(name: str, zoo: str | Path | None = None, *, device: Any = "cpu",
 
 
 def hf_checkpoint_dir(zoo: str | Path | None, name: str) -> Path | None:
-    """`zoo/<name>` when `zoo` is a Poser-layout folder of Hugging Face checkpoints (no zoo manifest)."""
-    if zoo is None or (Path(zoo) / MANIFEST).is_file():
+    """`zoo/<name>` when `zoo` is a Poser-layout folder of Hugging Face checkpoints (`model_pairs.json`,
+    no zoo manifest); None otherwise."""
+    if zoo is None or (Path(zoo) / MANIFEST).is_file() or not (Path(zoo) / "model_pairs.json").is_file():
         return None
     folder = Path(zoo) / name
     if not folder.is_dir():
