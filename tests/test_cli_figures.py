@@ -46,7 +46,8 @@ def test_figures_writes_every_figure_and_the_table(figures_run):
     assert "cdn" not in (root / "out" / "figure09_attention_view.html").read_text().lower()
     rows = json.loads((root / "out" / "results.json").read_text())
     names = [r["name"] for r in rows]
-    assert names[:2] == ["baseline", "steering"] and {"steering: subtracted", "steering: random"} <= set(names)
+    assert names[:2] == ["baseline", "artefacts"] and {"steering: subtracted", "steering: random"} <= set(names)
+    assert {"artefacts: block-update", "artefacts: final-loss", "artefacts: base-text-loss"} <= set(names)
     assert {r["strategy"] for r in rows} >= {"noise", "learning-speed", "concepts", "decision-speed", "attention",
                                              "weight-noise", "defection-probe", "train-against"}
     assert (root / "out" / "results.md").read_text().startswith("| strategy | pair accuracy |")

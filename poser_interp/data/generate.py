@@ -144,6 +144,12 @@ class ScenarioGenerator:
         motive = self._motive(goal, value, bad, slots)
         if motive is not None:
             body.append(motive)
+        return self._assemble(body, benign, bad, dataset, level=level, complexity=complexity)
+
+    def _assemble(self, body: list[Fact], benign: str, other: str, dataset: str, *, level: int | None,
+                  complexity: int) -> Scenario:
+        """The critical fact (complexity 1), shuffled facts after the role, 0-2 irrelevant facts, and
+        the two actions in random order; `benign` is the letter stored as `benign_response`."""
         if complexity == 1:
             assert level is not None
             body.append(self._critical(level))
@@ -152,7 +158,7 @@ class ScenarioGenerator:
         for _ in range(self.rng.choice((0, 0, 1, 2))):
             facts.insert(self.rng.randint(1, len(facts)), self._irrelevant())
         benign_first = self.rng.random() < 0.5
-        actions = (benign, bad) if benign_first else (bad, benign)
+        actions = (benign, other) if benign_first else (other, benign)
         benign_letter: Letter = "A" if benign_first else "B"
         poor = level is not None and complexity == 1 and level >= g.POOR_OVERSIGHT_LEVEL
         return Scenario(
@@ -193,20 +199,7 @@ class ScenarioGenerator:
         usual, record = (self._fill(a) for a in self.rng.choice(g.TRANSPARENCY_CHOICES))
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
         body = [task, Fact(self._fill(self.rng.choice(g.RECORD_REASONS)), "motivating")]
-        if complexity == 1:
-            body.append(self._critical(level))
-        self.rng.shuffle(body)
-        facts = [self._role(), *body]
-        for _ in range(self.rng.choice((0, 0, 1, 2))):
-            facts.insert(self.rng.randint(1, len(facts)), self._irrelevant())
-        usual_first = self.rng.random() < 0.5
-        actions = (usual, record) if usual_first else (record, usual)
-        letter: Letter = "A" if usual_first else "B"
-        return Scenario(
-            prompt=render_prompt(facts, actions), response=letter, actions=actions, facts=tuple(facts),
-            oversight_is_poor=complexity == 1 and level >= g.POOR_OVERSIGHT_LEVEL, dataset=TRANSPARENCY_DATASET,
-            complexity_level=complexity, catch_level=level if complexity == 1 else None, benign_response=letter,
-        )
+        return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity)
 
     def error(self) -> ErrorRecord:
         """Random text, a facts-only prompt or an actions-only prompt: the answer is `error`."""
