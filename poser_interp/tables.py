@@ -63,6 +63,11 @@ PAPER_NUMBERS: dict[tuple[str, str | None], PaperNumber] = {
     # [P] §3.6: average attention "46%"; counterfactual activation shift "only 37%".
     ("attention", None): PaperNumber("46%", (0.46,), "[P] §1 intro and §3.6"),
     ("attention", "counterfactual"): PaperNumber("37%", (0.37,), "[P] §3.6"),
+    # Training artefacts (zoo/artefacts.py): not detectors, the baselines a zoo must hold near chance.
+    ("artefacts", None): PaperNumber("training artefact: weight distance from the base", (), "zoo/artefacts.py"),
+    ("artefacts", "block-update"): PaperNumber("training artefact: largest block update", (), "zoo/artefacts.py"),
+    ("artefacts", "final-loss"): PaperNumber("training artefact: final training loss", (), "zoo/artefacts.py"),
+    ("artefacts", "base-text-loss"): PaperNumber("training artefact: loss on base-model text", (), "zoo/artefacts.py"),
     # Not in Poser (issue 15): weight noise after Tice et al. 2024; a generic defection probe after Anthropic 2024.
     ("weight-noise", None): PaperNumber("not in the paper (Tice et al. 2024)", (), "not in [P]"),
     ("defection-probe", None): PaperNumber("not in the paper (Anthropic 2024; Apollo: AUROC 0.96-0.999)", (),

@@ -37,16 +37,22 @@ STIMULI = ("auto", *STIMULUS_SETS)
 
 
 def is_zoo_tokenizer(tokenizer) -> bool:
-    """Whether `tokenizer` has exactly the zoo's vocabulary (then the closed-vocabulary stimuli apply)."""
-    from poser_interp.zoo.tokenizer import build_tokenizer
+    """Whether `tokenizer` is a zoo tokenizer that knows every word of the zoo stimuli (then the
+    closed-vocabulary set applies). Zoo tokenizers of every version hold the prompt tags as tokens."""
+    from poser_interp.data.generate import tokenize_words
 
-    return dict(tokenizer.get_vocab()) == build_tokenizer().get_vocab()
+    vocab = tokenizer.get_vocab()
+    words = {w for text in STIMULUS_SETS["zoo"]().texts() for w in tokenize_words(text)}
+    return "<<prompt>>" in vocab and words <= set(vocab)
 
 
 def gap_coordinate(acts: Float[Tensor, "n d"], pos: Float[Tensor, "n_pos d"], neg: Float[Tensor, "n_neg d"]
                    ) -> Float[np.ndarray, " n"]:
     """(x - m) . d / |d|^2 per row, d = mean(pos) - mean(neg), m their midpoint: -1/2 at neg's mean, +1/2 at pos's."""
     d = mean_difference(pos, neg).double()
+    if not float(d @ d) > 0:
+        raise PoserInputError("defection probe: the two stimulus sides give identical activations "
+                              "(does the tokenizer know the stimuli's words? try --stimuli)")
     mid = (pos.double().mean(0) + neg.double().mean(0)) / 2
     return (((acts.double() - mid) @ d) / (d @ d)).numpy()
 
