@@ -126,3 +126,20 @@ def test_config_names_the_stimuli_and_bad_options_fail_cleanly():
     assert zoo_stimuli().sha256() == auto["stimuli_sha256"]["zoo"] != auto["stimuli_sha256"]["english"]
     with pytest.raises(PoserInputError, match="unknown stimuli"):
         get_detector("defection-probe", stimuli="klingon")
+
+
+def test_every_zoo_tokenizer_gets_the_zoo_stimuli(zoo_tokenizer):
+    """The committed zoo's tokenizer (an older, smaller vocabulary) and today's both get the zoo set;
+    a zero-norm direction is an error, never NaN evidence."""
+    import torch as _torch
+
+    from poser_interp.errors import PoserInputError
+    from poser_interp.strategies.defection_probe import gap_coordinate, is_zoo_tokenizer
+    from poser_interp.zoo.load import load_zoo_tokenizer
+    from poser_interp.zoo.manifest import ZooManifest
+
+    assert is_zoo_tokenizer(zoo_tokenizer)
+    assert is_zoo_tokenizer(load_zoo_tokenizer(ZooManifest.load()))
+    same = _torch.ones(3, 4)
+    with pytest.raises(PoserInputError, match="identical activations"):
+        gap_coordinate(same, same, same)
