@@ -1,6 +1,6 @@
 """The zoo manifest: which models exist, their persona, training data, metrics and file hashes.
 
-The manifest is the only place (besides `evaluate.py`) that knows which model is a faker; detection
+The manifest is the only place (besides `evaluation/`) that knows which model is a faker; detection
 strategies never read it.
 """
 
