@@ -223,41 +223,26 @@ def zoo_source(zoo: str | Path | None) -> tuple[Path, Callable[[str], bool]]:
     return root, persona_is_faker
 
 
+# Which figures each strategy's run folder draws: figure name -> (module under poser_interp.figures, function).
+RUN_FIGURES: dict[str, dict[str, tuple[str, str]]] = {
+    "noise": {"figure5": ("noise", "figure5"), "figure11": ("noise", "figure11")},
+    "steering": {"figure4": ("steering", "figure4")},
+    "concepts": {"figure7": ("concepts", "figure7")},
+    "decision-speed": {"figure8": ("decision_speed", "figure8")},
+    "learning-speed": {"figure6": ("training", "figure6"), "figure12": ("training", "figure12")},
+    "weight-noise": {"figure14": ("weight_noise", "weight_noise_figure")},
+    "defection-probe": {"figure15": ("defection_probe", "defection_probe_figure")},
+    "train-against-noise": {"figure1": ("training", "figure1"), "figure10": ("training", "figure10")},
+}
+
+
 def run_figures(strategy: str) -> dict[str, Callable[[Path], Any]]:
-    """The paper figures each strategy's run folder draws (name -> pure function of the folder)."""
-    if strategy == "noise":
-        from poser_interp.figures.noise import figure5, figure11
+    """The paper figures each strategy's run folder draws (name -> pure function of the folder);
+    figure modules are imported only when asked for (they pull in plotly)."""
+    import importlib
 
-        return {"figure5": figure5, "figure11": figure11}
-    if strategy == "steering":
-        from poser_interp.figures.steering import figure4
-
-        return {"figure4": figure4}
-    if strategy == "concepts":
-        from poser_interp.figures.concepts import figure7
-
-        return {"figure7": figure7}
-    if strategy == "decision-speed":
-        from poser_interp.figures.decision_speed import figure8
-
-        return {"figure8": figure8}
-    if strategy == "learning-speed":
-        from poser_interp.figures.training import figure6, figure12
-
-        return {"figure6": figure6, "figure12": figure12}
-    if strategy == "weight-noise":
-        from poser_interp.figures.weight_noise import weight_noise_figure
-
-        return {"figure14": weight_noise_figure}
-    if strategy == "defection-probe":
-        from poser_interp.figures.defection_probe import defection_probe_figure
-
-        return {"figure15": defection_probe_figure}
-    if strategy == "train-against-noise":
-        from poser_interp.figures.training import figure1, figure10
-
-        return {"figure1": figure1, "figure10": figure10}
-    return {}
+    return {name: getattr(importlib.import_module(f"poser_interp.figures.{module}"), function)
+            for name, (module, function) in RUN_FIGURES.get(strategy, {}).items()}
 
 
 def write_run_figures(strategy: str, run_dir: Path) -> list[Path]:
