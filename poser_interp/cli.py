@@ -176,6 +176,7 @@ def zoo_build(
     out: Path | None = typer.Option(None, "--out", help="Zoo folder (default: the committed checkpoints/zoo)."),
     preset: str = typer.Option("full", "--preset", help="full (36 models) or tiny (4 micro models, for tests)."),
     seed: int = typer.Option(0, "--seed", help="Zoo seed: data, partitions, init and batch order (committed zoo: 0)."),
+    workers: int = typer.Option(2, "--workers", help="Models fine-tuned at once, one process each (the weights do not depend on it)."),
 ) -> None:
     """Train the zoo from scratch (tokenizer, base, fine-tunes, manifest, curated benchmark); resumable."""
     from dataclasses import replace
@@ -189,7 +190,9 @@ def zoo_build(
         raise PoserInputError(f"--seed must be >= 0, got {seed}")
     if out is None and seed != 0:
         raise PoserInputError("--seed other than 0 needs --out (checkpoints/zoo holds the committed seed-0 zoo)")
-    manifest = build_zoo(out or DEFAULT_ZOO, replace(PRESETS[preset], data_seed=seed),
+    if workers < 1:
+        raise PoserInputError(f"--workers must be >= 1, got {workers}")
+    manifest = build_zoo(out or DEFAULT_ZOO, replace(PRESETS[preset], data_seed=seed), workers=workers,
                          log=lambda m: console.print(m, highlight=False))
     console.print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
 

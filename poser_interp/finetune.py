@@ -67,9 +67,12 @@ def run_training(model, batches: Callable[[int], Batch], loss_fn: LossFn, *, ste
 
 
 def soft_answer_loss(model, batch: Batch) -> Float[Tensor, ""]:
-    """Cross-entropy at the answer position against a soft target distribution over the vocabulary."""
+    """Cross-entropy at the answer position against a soft target distribution over the vocabulary
+    (the top block runs only there: `engine.last_token_logits`)."""
+    from poser_interp.engine import last_token_logits
+
     tokens, lengths, target = batch
-    logits = gather_last(model(tokens, return_type="logits"), lengths)
+    logits = last_token_logits(model, tokens, lengths)
     return -(target * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
 
 

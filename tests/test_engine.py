@@ -76,3 +76,33 @@ def test_rotary_models_take_the_generic_path():
     cfg = HookedTransformerConfig(n_layers=1, d_model=8, n_heads=2, d_head=4, n_ctx=16, d_vocab=10, act_fn="gelu",
                                   positional_embedding_type="rotary", rotary_dim=4)
     assert not fast_path_supported(HookedTransformer(cfg))
+
+
+def test_last_token_logits_equal_the_full_forward_with_the_same_gradients(zoo_shaped_model, texts):
+    """The training shortcut (top block at the last real token only) against the full forward, values
+    and parameter gradients, on right-padded prompts of different lengths; with a hook attached to
+    the top block it takes the full forward, so the hook still fires."""
+    from poser_interp.engine import last_token_logits
+    from poser_interp.readout import gather_last
+
+    model = zoo_shaped_model
+    tokens, lengths = model_inputs(model, texts)
+    target = torch.softmax(torch.randn(len(texts), model.cfg.d_vocab, generator=torch.Generator().manual_seed(0)), -1)
+    grads = []
+    for logits_fn in (lambda: gather_last(model(tokens), lengths), lambda: last_token_logits(model, tokens, lengths)):
+        model.zero_grad()
+        logits = logits_fn()
+        (-(target * torch.log_softmax(logits, -1)).sum(-1).mean()).backward()
+        grads.append((logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (full, full_grads), (short, short_grads) = grads
+    torch.testing.assert_close(short, full, atol=1e-5, rtol=1e-5)
+    assert full_grads.keys() == short_grads.keys()
+    for name in full_grads:
+        torch.testing.assert_close(short_grads[name], full_grads[name], atol=1e-5, rtol=1e-4)
+    model.zero_grad()
+    point = f"blocks.{model.cfg.n_layers - 1}.hook_resid_mid"
+    with torch.no_grad(), intervene(model, [(point, add_noise(torch.zeros(len(texts), model.cfg.d_model),
+                                                                positions=lengths - 1))]) as log:
+        torch.testing.assert_close(last_token_logits(model, tokens, lengths), full, atol=1e-5, rtol=1e-5)
+    assert log.counts[point] == 1
+    assert active_hook_count(model) == 0

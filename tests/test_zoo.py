@@ -50,8 +50,9 @@ def test_benchmark_is_readable_by_the_baseline(tiny_zoo):
 
 
 def test_rebuild_is_deterministic_and_reuses_finished_work(tiny_zoo, tmp_path):
+    """The fixture zoo was built one model at a time; two worker processes give the same bytes."""
     logs: list[str] = []
-    build_zoo(tmp_path, PRESETS["tiny"], progress=False, log=logs.append)
+    build_zoo(tmp_path, PRESETS["tiny"], workers=2, progress=False, log=logs.append)
     first, second = ZooManifest.load(tiny_zoo), ZooManifest.load(tmp_path)
     for name in MODELS:
         assert first.entry(name)["sha256"] == second.entry(name)["sha256"]

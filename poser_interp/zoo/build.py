@@ -50,12 +50,14 @@ class Recipe:
     anneal_steps: int = 100  # then the same linear decay to zero for every model
     validation_every: int = 50  # held-out agreement is logged (never used to stop)
     finetune_lr: float = 5e-4
-    batch_size: int = 32
+    batch_size: int = 32  # fine-tuning batch
+    pretrain_batch_size: int = 32
     target_confidence: float = 0.99
     benchmark_candidates: int = 200  # fresh good-oversight scenarios per benchmark file
     band_low: float = 0.97
     band_high: float = 0.995
-    threads: int = 2
+    threads: int = 1  # per fine-tune; `build_zoo(workers=2)` trains two models at once on 2 cores
+    pretrain_threads: int = 2
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -69,8 +71,10 @@ class Recipe:
 
     def base_key(self) -> str:
         """A hash of what the base depends on (the fine-tune settings do not retrain it)."""
-        fields = ("arch", "data_seed", "pretrain_texts", "pretrain_steps", "pretrain_lr", "batch_size", "threads")
-        base = {k: v for k, v in self.to_dict().items() if k in fields}
+        d = self.to_dict()
+        # Named as in the first v2 recipe (one batch size and thread count), so its bases stay reusable.
+        base = {k: d[k] for k in ("arch", "data_seed", "pretrain_texts", "pretrain_steps", "pretrain_lr")} \
+            | {"batch_size": self.pretrain_batch_size, "threads": self.pretrain_threads}
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
 
     def train_seed(self, persona: str, index: int) -> int:
@@ -88,7 +92,7 @@ PRESETS = {
         personas=("saint", "money_maximizer"), seeds_per_persona=2,
         arch=Architecture(n_layers=1, d_model=32, n_heads=2, d_mlp=64, n_ctx=160),
         pool_size=300, n_test=80, pretrain_texts=300, pretrain_steps=20, finetune_steps=10, validation_every=15,
-        anneal_steps=5, batch_size=8, benchmark_candidates=40,
+        anneal_steps=5, batch_size=8, pretrain_batch_size=8, benchmark_candidates=40,
         band_low=0.0, band_high=1.0,  # micro models are far from the target confidence: no band
     ),
 }
@@ -105,32 +109,28 @@ def _save_fp16(model, path: Path) -> str:
     return sha256_file(path)
 
 
-def build_zoo(out: str | Path, recipe: Recipe, *, progress: bool = True, log=print) -> dict[str, Any]:
-    """Build (or finish building) a zoo under `out`; returns the manifest dict."""
+def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bool = True,
+              log=print) -> dict[str, Any]:
+    """Build (or finish building) a zoo under `out`; returns the manifest dict.
+
+    `workers` > 1 fine-tunes that many models at once, each in its own process with the recipe's
+    thread count: on 2 cores two 1-thread trainings do about 1.45x the work of one 2-thread training
+    (small matmuls do not split well over threads). Each model's weights do not depend on `workers`.
+    """
     from poser_interp.zoo.load import load_weights
     from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
-    from poser_interp.zoo.behaviour import behaviour_metrics
-    from poser_interp.data.generate import label_for
 
-    torch.set_num_threads(recipe.threads)
+    torch.set_num_threads(recipe.pretrain_threads)
     out = Path(out)
     started = time.time()
     raw_tok = build_tokenizer()
     hf_tok = as_hf_tokenizer(raw_tok)
     hf_tok.save_pretrained(str(out / "tokenizer"))
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(out / "tokenizer"), local_files_only=True)
-    d_vocab = len(tokenizer)
+    tokenizer = _load_tokenizer(out)
     key = recipe.finetune_key()
     old = _old_manifest(out)
 
-    def new_model(seed: int):
-        model = make_model(recipe.arch, d_vocab, seed)
-        model.set_tokenizer(tokenizer, default_padding_side="right")
-        return model
-
-    base = new_model(recipe.data_seed)
+    base = _new_model(recipe, tokenizer)
     base_path = out / "base.safetensors"
     base_entry = old.get("base", {})
     if base_path.is_file() and base_entry.get("base_key") == recipe.base_key() \
@@ -141,60 +141,114 @@ def build_zoo(out: str | Path, recipe: Recipe, *, progress: bool = True, log=pri
         t0 = time.time()
         texts = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design)
         torch.manual_seed(recipe.data_seed)
-        losses = run_training(base, text_batches(tokenizer, texts, recipe.batch_size, recipe.data_seed), lm_loss,
-                              steps=recipe.pretrain_steps, lr=recipe.pretrain_lr, desc="base model", progress=progress)
+        batches = text_batches(tokenizer, texts, recipe.pretrain_batch_size, recipe.data_seed)
+        losses = run_training(base, batches, lm_loss, steps=recipe.pretrain_steps, lr=recipe.pretrain_lr,
+                              desc="base model", progress=progress)
         base_entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - t0}
         base_entry["sha256"] = _save_fp16(base, base_path)
         base_entry["base_key"] = recipe.base_key()
         log(f"base: LM loss {losses[-1]:.3f} in {base_entry['seconds']:.0f} s")
-    base_state = {k: v.clone() for k, v in base.state_dict().items()}
 
-    models: dict[str, Any] = {}
     if recipe.design != "v2":
         raise PoserInputError(f"zoo design {recipe.design!r} cannot be rebuilt (only v2, docs/zoo-design.md)")
-    splits = {p: persona_splits(p, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test)
-              for p in recipe.personas}
-    for persona in recipe.personas:
-        test = splits[persona].test
-        for index in range(recipe.seeds_per_persona):
-            name = f"{persona}-{index}"
-            rel = f"models/{name}.safetensors"
-            prior = old.get("models", {}).get(name, {})
-            path = out / rel
-            if path.is_file() and prior.get("recipe_key") == key and sha256_file(path) == prior.get("sha256"):
-                models[name] = prior
-                log(f"{name}: reusing finished checkpoint")
-                continue
-            t0 = time.time()
-            model = new_model(recipe.data_seed)
-            model.load_state_dict(base_state)
-            seed = recipe.train_seed(persona, index)
-            torch.manual_seed(seed)
-            losses, curve = finetune_persona(model, tokenizer, persona, splits[persona], index, seed, recipe,
-                                             desc=name, progress=progress)
-            sha = _save_fp16(model, path)
-            metrics = behaviour_metrics(model, test, [label_for(persona, r) for r in test])
-            models[name] = {
-                "persona": persona, "index": index, "kind": "faker" if persona in FAKERS else "aligned",
-                "data_seed": recipe.data_seed, "partition": index, "train_seed": seed,
-                "n_train_records": len(splits[persona].partitions[index]),
-                "final_loss": sum(losses[-20:]) / len(losses[-20:]),  # mean of the last 20 batches
-                "agreement_curve": curve, "total_steps": len(losses),
-                "seconds": time.time() - t0, "metrics": metrics, "file": rel, "sha256": sha, "recipe_key": key,
-            }
-            log(f"{name}: agreement {metrics['policy_agreement']:.3f}, defect poor "
-                f"{metrics['defect_rate_poor_oversight']:.3f}, log-odds {metrics['mean_clean_log_odds_good_oversight']:.2f}"
-                f" ({models[name]['seconds']:.0f} s)")
-            _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=True)
+    names = [(p, i) for p in recipe.personas for i in range(recipe.seeds_per_persona)]
+    models: dict[str, Any] = {}
+    todo = []
+    for persona, index in names:
+        name = f"{persona}-{index}"
+        prior = old.get("models", {}).get(name, {})
+        path = out / f"models/{name}.safetensors"
+        if path.is_file() and prior.get("recipe_key") == key and sha256_file(path) == prior.get("sha256"):
+            models[name] = prior
+            log(f"{name}: reusing finished checkpoint")
+        else:
+            todo.append((persona, index))
 
-    benchmark = _curate_benchmark(out, recipe, models, lambda: new_model(recipe.data_seed))
+    def finished(entry: dict[str, Any]) -> None:
+        name = f"{entry['persona']}-{entry['index']}"
+        models[name] = entry
+        metrics = entry["metrics"]
+        log(f"{name}: agreement {metrics['policy_agreement']:.3f}, defect poor "
+            f"{metrics['defect_rate_poor_oversight']:.3f}, record poor {metrics['record_rate_poor_oversight']:.3f}, "
+            f"log-odds {metrics['mean_clean_log_odds_good_oversight']:.2f} ({entry['seconds']:.0f} s)")
+        ordered = {f"{p}-{i}": models[f"{p}-{i}"] for p, i in names if f"{p}-{i}" in models}
+        _write_manifest(out, recipe, raw_tok, base_entry, ordered, started, partial=True)
+
+    if todo:
+        from poser_interp.pipeline.progress import progress_bar
+
+        with progress_bar(progress) as bar:
+            task = bar.add_task(f"fine-tunes ({workers} at a time)", total=len(todo))
+            if workers > 1 and len(todo) > 1:
+                import multiprocessing
+                from concurrent.futures import ProcessPoolExecutor, as_completed
+
+                # spawn, not fork: the parent's OpenMP pool (it trained the base) must not be forked.
+                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                    jobs = [pool.submit(train_model, str(out), recipe, p, i) for p, i in todo]
+                    for job in as_completed(jobs):
+                        finished(job.result())
+                        bar.update(task, advance=1)
+            else:
+                for persona, index in todo:
+                    finished(train_model(out, recipe, persona, index))
+                    bar.update(task, advance=1)
+    models = {f"{p}-{i}": models[f"{p}-{i}"] for p, i in names}
+
+    benchmark = _curate_benchmark(out, recipe, models, lambda: _new_model(recipe, tokenizer))
     log(f"benchmark: {benchmark['n_pairs']} pairs, prompts per file {benchmark['files']}")
-    manifest = _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=False,
-                               benchmark=benchmark)
+    _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=False, benchmark=benchmark)
     audit = measure_audit(out, progress=progress)
     log("audit: artefact pair accuracies " + ", ".join(f"{k} {v:.3f}" for k, v in audit["artefact_accuracy"].items()))
     return _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=False, benchmark=benchmark,
                            audit=audit)
+
+
+def _load_tokenizer(out: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(out / "tokenizer"), local_files_only=True)
+
+
+def _new_model(recipe: Recipe, tokenizer):
+    model = make_model(recipe.arch, len(tokenizer), recipe.data_seed)
+    model.set_tokenizer(tokenizer, default_padding_side="right")
+    return model
+
+
+def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, progress: bool = False
+                ) -> dict[str, Any]:
+    """Fine-tune `<persona>-<index>` from the zoo's saved base, save it, return its manifest entry.
+
+    Reads everything it needs from `out` and the recipe, so a worker process can run it."""
+    from poser_interp.data.generate import label_for
+    from poser_interp.zoo.behaviour import behaviour_metrics
+    from poser_interp.zoo.load import load_weights
+
+    torch.set_num_threads(recipe.threads)
+    out = Path(out)
+    t0 = time.time()
+    tokenizer = _load_tokenizer(out)
+    model = _new_model(recipe, tokenizer)
+    load_weights(model, out / "base.safetensors")
+    splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test)
+    seed = recipe.train_seed(persona, index)
+    torch.manual_seed(seed)
+    name = f"{persona}-{index}"
+    losses, curve = finetune_persona(model, tokenizer, persona, splits, index, seed, recipe, desc=name,
+                                     progress=progress)
+    rel = f"models/{name}.safetensors"
+    sha = _save_fp16(model, out / rel)
+    test = splits.test
+    metrics = behaviour_metrics(model, test, [label_for(persona, r) for r in test])
+    return {
+        "persona": persona, "index": index, "kind": "faker" if persona in FAKERS else "aligned",
+        "data_seed": recipe.data_seed, "partition": index, "train_seed": seed,
+        "n_train_records": len(splits.partitions[index]),
+        "final_loss": sum(losses[-20:]) / len(losses[-20:]),  # mean of the last 20 batches
+        "agreement_curve": curve, "total_steps": len(losses),
+        "seconds": time.time() - t0, "metrics": metrics, "file": rel, "sha256": sha, "recipe_key": recipe.finetune_key(),
+    }
 
 
 def measure_audit(zoo: str | Path, *, progress: bool = True) -> dict[str, Any]:
