@@ -43,10 +43,11 @@ class Recipe:
     data_seed: int = 0  # the zoo seed (`zoo build --seed`): data, partitions, init, batch order
     pool_size: int = 6000
     n_test: int = 800
-    pretrain_texts: int = 30000
-    pretrain_steps: int = 800
+    pretrain_texts: int = 60000
+    pretrain_steps: int = 2500  # the base reads the catch level at the answer token by ~1250 (docs/zoo-design.md)
     pretrain_lr: float = 2e-3
-    finetune_steps: int = 500  # constant LR, the same for every model (no early stop)
+    finetune_steps: int = 300  # constant LR, the same for every model (no early stop): 2x the slowest pilot
+    # persona's first step at 0.98 held-out agreement (docs/zoo-design.md)
     anneal_steps: int = 100  # then the same linear decay to zero for every model
     validation_every: int = 50  # held-out agreement is logged (never used to stop)
     finetune_lr: float = 5e-4
