@@ -15,7 +15,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from poser_interp.readout import answer_token_ids, gather_last, model_inputs
+from poser_interp.readout import answer_token_ids, model_inputs
 
 Batch = tuple[Int[Tensor, "batch pos"], Int[Tensor, " batch"], Tensor]
 LossFn = Callable[[object, Batch], Float[Tensor, ""]]
@@ -132,13 +132,15 @@ def letter_probs(model, prompts: Sequence[str], letters: Sequence[str], *, batch
 
     Prompts are batched in order of length (less padding), and the result is in the given order.
     """
+    from poser_interp.engine import last_token_logits
+
     ids = answer_token_ids(model.tokenizer)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out = torch.empty(len(prompts))
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         tokens, lengths = model_inputs(model, [prompts[i] for i in rows])
-        logp = torch.log_softmax(gather_last(model(tokens, return_type="logits"), lengths).float(), -1)
+        logp = torch.log_softmax(last_token_logits(model, tokens, lengths).float(), -1)
         target = torch.tensor([ids[letters[i]] for i in rows])
         out[rows] = logp.gather(-1, target[:, None]).squeeze(-1).exp().cpu()
     return out
