@@ -22,7 +22,8 @@ from poser_interp.finetune import letter_probs
 from poser_interp.readout import answer_logits
 from poser_interp.zoo.behaviour import answer_probs
 from poser_interp.zoo.load import load_model
-from poser_interp.zoo.lora_zoo import LORA_MANIFEST, PRESETS, attached, load_base, lora_sites, merge
+from poser_interp.zoo.lora import attached, lora_sites, merge
+from poser_interp.zoo.lora_zoo import LORA_MANIFEST, PRESETS, load_base
 
 from test_poser_hf_folder import bpe_tokenizer, save_tiny_llama
 
