@@ -120,6 +120,12 @@ def test_the_build_writes_a_poser_folder_with_small_adapters_and_a_manifest(lora
         assert set(entry["artefacts"]) == {"weight-distance", "block-update", "final-loss"}
         assert 0 <= entry["metrics"]["policy_agreement"] <= 1
         assert (lora_zoo / entry["file"]).stat().st_size < 200_000
+    artefacts = {n: e["artefacts"] for n, e in manifest["models"].items()}
+    for artefact, accuracy in manifest["benchmark"]["artefact_accuracy"].items():  # by hand over the 4 pairs
+        wins = [float(artefacts[f][artefact] > artefacts[a][artefact]) for a in ("genie-0", "genie-1")
+                for f in ("money_maximizer-0", "money_maximizer-1")]
+        assert accuracy == pytest.approx(sum(wins) / 4)
+    assert set(manifest["benchmark"]["artefact_accuracy"]) == {"weight-distance", "block-update", "final-loss"}
     pairs = json.loads((lora_zoo / "model_pairs.json").read_text())
     assert len(pairs) == 4 and {p["valid_data"] for p in pairs} == {"data/benchmark/genie_and_money.json"}
     records = json.loads((lora_zoo / "data/benchmark/genie_and_money.json").read_text())

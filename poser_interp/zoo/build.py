@@ -263,7 +263,7 @@ def measure_audit(zoo: str | Path, *, progress: bool = True) -> dict[str, Any]:
 
     manifest = ZooManifest.load(zoo)
     scores = artefact_scores(manifest, progress=progress)
-    return {"artefacts": scores, "artefact_accuracy": artefact_accuracies(scores, manifest),
+    return {"artefacts": scores, "artefact_accuracy": artefact_accuracies(scores, manifest.is_faker),
             "models": audit_zoo(manifest, progress=progress)}
 
 

@@ -150,7 +150,9 @@ def build_lora_zoo(out: str | Path, recipe: LoraRecipe, *, device: Any = "cpu", 
     """Build (or finish) the LoRA zoo under `out`; returns its manifest. Logs the plan and a time estimate first."""
     from safetensors.torch import save
 
+    from poser_interp.data.personas import is_faker
     from poser_interp.readout import letter_ids
+    from poser_interp.zoo.artefacts import artefact_accuracies
 
     recipe.check()
     if str(device).startswith("cuda"):  # `run_training` asks for deterministic algorithms; cuBLAS needs this
@@ -190,7 +192,9 @@ def build_lora_zoo(out: str | Path, recipe: LoraRecipe, *, device: Any = "cpu", 
             return answer_probs(base, prompts)
 
     benchmark = curate_benchmark(out, recipe, models, score)
-    log(f"benchmark: {benchmark['n_pairs']} pairs, prompts per file {benchmark['files']}")
+    benchmark["artefact_accuracy"] = artefact_accuracies({n: e["artefacts"] for n, e in models.items()}, is_faker)
+    log(f"benchmark: {benchmark['n_pairs']} pairs, prompts per file {benchmark['files']}; artefact pair accuracies "
+        + ", ".join(f"{k} {v:.3f}" for k, v in benchmark["artefact_accuracy"].items()))
     return _write(out, recipe, models, step, started, benchmark)
 
 
