@@ -157,14 +157,14 @@ def test_resume_reuses_finished_models_and_a_retrained_one_is_byte_identical(lor
     copy = tmp_path / "zoo"
     shutil.copytree(lora_zoo, copy)
     before = json.loads((copy / LORA_MANIFEST).read_text())["models"]
-    (copy / "adapters/money_maximizer-1.safetensors").unlink()
+    (copy / "adapters/genie-0.safetensors").unlink()  # the first: its entry must go back in recipe order
     result = build(copy, base_dir)
     assert result.exit_code == 0, result.output
-    assert "4 models (1 to train)" in result.output and "money_maximizer-1: agreement" in result.output
+    assert "4 models (1 to train)" in result.output and "genie-0: agreement" in result.output
     after = json.loads((copy / LORA_MANIFEST).read_text())["models"]
     assert {n: e["sha256"] for n, e in after.items()} == {n: e["sha256"] for n, e in before.items()}
-    assert (copy / "data/benchmark/genie_and_money.json").read_bytes() == \
-        (lora_zoo / "data/benchmark/genie_and_money.json").read_bytes()
+    for rel in ("data/benchmark/genie_and_money.json", "model_pairs.json"):
+        assert (copy / rel).read_bytes() == (lora_zoo / rel).read_bytes()
 
 
 def test_detect_baseline_runs_on_the_lora_zoo(lora_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -185,6 +185,8 @@ def build_lora_zoo(out: str | Path, recipe: LoraRecipe, *, device: Any = "cpu", 
             f"({entry['seconds']:.0f} s)")
         _write(out, recipe, models, step, started, None)
 
+    models = {f"{p}-{i}": models[f"{p}-{i}"] for p, i in names}  # recipe order, however many were resumed
+
     def score(name: str, prompts: list[str]):  # -> AnswerProbs
         from poser_interp.zoo.behaviour import answer_probs
 
