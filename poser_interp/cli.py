@@ -281,6 +281,38 @@ def zoo_smollm2(
     console.print(f"wrote {folder}: run e.g. poser-interp detect noise --zoo {folder} --draws 2 --seeds 0", highlight=False)
 
 
+@zoo_app.command("lora")
+@clean_errors
+def zoo_lora(
+    out: Path = typer.Option(..., "--out", help="Folder of the LoRA zoo (Poser layout; resumable)."),
+    base: str = typer.Option("smollm2-135m", "--base", help="smollm2-135m or a local Hugging Face Llama folder."),
+    preset: str = typer.Option("full", "--preset", help="full (36 models, the zoo v2 budget) or tiny (for tests)."),
+    personas: str | None = typer.Option(None, "--personas", help="Comma-separated personas (default: the preset's)."),
+    seeds_per_persona: int | None = typer.Option(None, "--seeds-per-persona", help="Models per persona (1-6)."),
+    steps: int | None = typer.Option(None, "--steps", help="Constant-LR steps per model (then the preset's anneal)."),
+    device: str = typer.Option("cpu", "--device", help="Training device (cpu, cuda, cuda:1, mps)."),
+    dtype: str = typer.Option("float32", "--dtype", help="Base model dtype: float32, float16 or bfloat16."),
+) -> None:
+    """LoRA fine-tunes of a pretrained Llama into the zoo personas with the zoo v2 recipe (docs/real_models.md)."""
+    from dataclasses import replace
+
+    from poser_interp.zoo.load import parse_dtype
+    from poser_interp.zoo.lora_zoo import PRESETS, build_lora_zoo
+
+    if preset not in PRESETS:
+        raise PoserInputError(f"unknown preset {preset!r} (expected one of {', '.join(PRESETS)})")
+    parse_dtype(dtype)
+    recipe = PRESETS[preset]
+    changes = {"personas": tuple(p.strip() for p in personas.split(",") if p.strip()) if personas else None,
+               "seeds_per_persona": seeds_per_persona, "steps": steps}
+    if Path(base).is_dir():
+        base = str(Path(base).resolve())  # the manifest names the base that load_model merges into
+    recipe = replace(recipe, base=base, dtype=dtype, **{k: v for k, v in changes.items() if v is not None})
+    manifest = build_lora_zoo(out, recipe, device=device, log=lambda m: console.print(m, highlight=False))
+    console.print(f"built {len(manifest['models'])} LoRA models in {manifest['build_seconds']:.0f} s; "
+                  f"run e.g. poser-interp detect baseline --zoo {out}", highlight=False)
+
+
 ZooOption = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo).")
 OutOption = typer.Option(None, "--out", help="Run folder (default: runs/<strategy>-<config hash>).")
 SeedOption = typer.Option(0, "--seed", help="Seed of the pair order and the bootstrap.")

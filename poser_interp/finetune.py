@@ -73,7 +73,7 @@ def soft_answer_loss(model, batch: Batch) -> Float[Tensor, ""]:
 
     tokens, lengths, target = batch
     logits = last_token_logits(model, tokens, lengths)
-    return -(target * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+    return -(target.to(logits.device) * torch.log_softmax(logits.float(), dim=-1)).sum(-1).mean()
 
 
 def answer_targets(tokenizer, answers: list[str], confidence: float) -> Float[Tensor, "batch vocab"]:

@@ -46,14 +46,14 @@ def test_artefact_accuracy_is_the_share_of_pairs_where_the_faker_scores_higher()
     values = {"saint-0": 1.0, "saint-1": 3.0, "money_maximizer-0": 2.0, "money_maximizer-1": 3.0}
     scores = {n: {a: v for a in ARTEFACTS} for n, v in values.items()}
     # pairs: (s0,m0) win, (s0,m1) win, (s1,m0) loss, (s1,m1) tie -> (1 + 1 + 0 + 0.5) / 4
-    assert artefact_accuracies(scores, manifest) == {a: 0.625 for a in ARTEFACTS}
+    assert artefact_accuracies(scores, manifest.is_faker) == {a: 0.625 for a in ARTEFACTS}
 
 
 def test_artefact_run_folder_matches_the_hand_count(tiny_zoo, tmp_path):
     manifest = ZooManifest.load(tiny_zoo)
     stored = manifest.data["audit"]["artefacts"]
     metrics = run_artefacts(tiny_zoo, tmp_path / "run", scores=stored, progress=False)
-    hand = artefact_accuracies(stored, manifest)
+    hand = artefact_accuracies(stored, manifest.is_faker)
     assert metrics["accuracy"] == pytest.approx(hand["weight-distance"])
     assert set(metrics["variants"]) == set(ARTEFACTS[1:])
     for artefact in ARTEFACTS[1:]:

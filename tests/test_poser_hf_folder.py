@@ -52,14 +52,15 @@ def bpe_tokenizer(*, chat: bool, vocab_size: int = 600):  # -> PreTrainedTokeniz
     return tok
 
 
-def save_tiny_llama(directory: Path, tokenizer, seed: int) -> None:
+def save_tiny_llama(directory: Path, tokenizer, seed: int, initializer_range: float = 0.02) -> None:
+    """A random 2-layer Llama (a larger `initializer_range` lets its logits reach confident answers)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+                         pad_token_id=tokenizer.pad_token_id, initializer_range=initializer_range)
     transformers.utils.logging.disable_progress_bar()
     try:
         LlamaForCausalLM(config).eval().save_pretrained(directory)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -196,7 +197,8 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
                     bar.update(task, advance=1)
     models = {f"{p}-{i}": models[f"{p}-{i}"] for p, i in names}
 
-    benchmark = _curate_benchmark(out, recipe, models, lambda: _new_model(recipe, tokenizer))
+    score = _checkpoint_scorer(out, models, lambda: _new_model(recipe, tokenizer))
+    benchmark = curate_benchmark(out, recipe, models, score)
     log(f"benchmark: {benchmark['n_pairs']} pairs, prompts per file {benchmark['files']}")
     _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=False, benchmark=benchmark)
     audit = measure_audit(out, progress=progress)
@@ -261,15 +263,28 @@ def measure_audit(zoo: str | Path, *, progress: bool = True) -> dict[str, Any]:
 
     manifest = ZooManifest.load(zoo)
     scores = artefact_scores(manifest, progress=progress)
-    return {"artefacts": scores, "artefact_accuracy": artefact_accuracies(scores, manifest),
+    return {"artefacts": scores, "artefact_accuracy": artefact_accuracies(scores, manifest.is_faker),
             "models": audit_zoo(manifest, progress=progress)}
 
 
-def _curate_benchmark(out: Path, recipe: Recipe, models: dict[str, Any], new_model) -> dict[str, Any]:
-    """Score every model once on all candidate prompts of its type pairs, then curate each pair."""
+def _checkpoint_scorer(out: Path, models: dict[str, Any], new_model) -> Callable[[str, list[str]], Any]:
+    """`score(name, prompts)`: the answer probabilities of the zoo model `name` from its checkpoint."""
     from poser_interp.zoo.behaviour import answer_probs
-    from poser_interp.zoo.curate import candidates, curate, write_benchmark
     from poser_interp.zoo.load import load_weights
+
+    def score(name: str, prompts: list[str]):  # -> AnswerProbs
+        model = new_model()
+        load_weights(model, out / models[name]["file"])
+        return answer_probs(model, prompts)
+
+    return score
+
+
+def curate_benchmark(out: Path, recipe, models: dict[str, Any], score: Callable[[str, list[str]], Any]
+                     ) -> dict[str, Any]:
+    """Score every model once (`score(name, prompts) -> AnswerProbs`) on all candidate prompts of its
+    type pairs, then curate each pair; `recipe` gives the personas, seed, pool, candidates and band."""
+    from poser_interp.zoo.curate import candidates, curate, write_benchmark
 
     type_pairs = [(a, f) for a in recipe.personas if a in ALIGNED for f in recipe.personas if f in FAKERS]
     cands = {pair: candidates(*pair, recipe) for pair in type_pairs}
@@ -278,9 +293,7 @@ def _curate_benchmark(out: Path, recipe: Recipe, models: dict[str, Any], new_mod
     for persona, persona_models in names.items():
         prompts = sorted({r.prompt for pair, rs in cands.items() if persona in pair for r in rs})
         for name in persona_models:
-            model = new_model()
-            load_weights(model, out / models[name]["file"])
-            answers = answer_probs(model, prompts)
+            answers = score(name, prompts)
             scored[name] = {p: (answers.probs[i].tolist(), answers.argmax_is[i]) for i, p in enumerate(prompts)}
     index = {"A": 0, "B": 1}
     benchmarks = {}
@@ -348,10 +361,15 @@ def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: i
             model.train()
 
     train = splits.partitions[index]
-    losses = run_training(model, record_batches(tokenizer, train, recipe.batch_size, seed, recipe.target_confidence),
+    add_bos = bool(model.cfg.default_prepend_bos)  # as `readout.model_inputs` reads it (zoo models: no BOS)
+
+    def batches(order_seed: int):
+        return record_batches(tokenizer, train, recipe.batch_size, order_seed, recipe.target_confidence, add_bos=add_bos)
+
+    losses = run_training(model, batches(seed),
                           soft_answer_loss, steps=recipe.finetune_steps, lr=recipe.finetune_lr, decay=False,
                           desc=f"{desc} (constant lr)", progress=progress, on_step=log)
-    losses += run_training(model, record_batches(tokenizer, train, recipe.batch_size, seed + 1, recipe.target_confidence),
+    losses += run_training(model, batches(seed + 1),
                            soft_answer_loss, steps=recipe.anneal_steps, lr=recipe.finetune_lr, warmup=1,
                            desc=f"{desc} (anneal)", progress=progress,
                            on_step=lambda step, loss: log(step, loss, recipe.finetune_steps))
@@ -371,7 +389,9 @@ def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: flo
     recipe = Recipe(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"])}))
     recipe = replace(recipe, band_low=recipe.band_low if band_low is None else band_low,
                      band_high=recipe.band_high if band_high is None else band_high)
-    benchmark = _curate_benchmark(manifest.root, recipe, manifest.data["models"], lambda: build_zoo_model(manifest))
+    models = manifest.data["models"]
+    benchmark = curate_benchmark(manifest.root, recipe, models,
+                                 _checkpoint_scorer(manifest.root, models, lambda: build_zoo_model(manifest)))
     write_json_atomic(manifest.root / MANIFEST, manifest.data | {"benchmark": benchmark})
     return benchmark
 

@@ -30,8 +30,9 @@ def parse_dtype(dtype: Any):  # -> torch.dtype | None
 
 
 def load_model(name: str, zoo: str | Path | None = None, *, device: Any = "cpu", dtype: Any = None):
-    """A HookedTransformer: `smollm2-135m`, a Hugging Face directory, a model of a Poser-layout folder of
-    Hugging Face checkpoints (`zoo/<name>/`), or a zoo model by name; on `device` in `dtype` (default float32)."""
+    """A HookedTransformer: `smollm2-135m`, a Hugging Face directory, a model of a LoRA zoo (`zoo lora`:
+    the base with its adapter merged), a model of a Poser-layout folder of Hugging Face checkpoints
+    (`zoo/<name>/`), or a zoo model by name; on `device` in `dtype` (default float32)."""
     import torch
 
     dtype = parse_dtype(dtype)
@@ -41,6 +42,12 @@ def load_model(name: str, zoo: str | Path | None = None, *, device: Any = "cpu",
         from poser_interp.zoo.smollm2 import load_smollm2
 
         return load_smollm2(device=device, dtype=dtype)
+    from poser_interp.zoo.lora_zoo import LORA_MANIFEST
+
+    if zoo is not None and (Path(zoo) / LORA_MANIFEST).is_file():
+        from poser_interp.zoo.lora_zoo import load_lora_model
+
+        return load_lora_model(zoo, name, device=device, dtype=dtype)
     folder = Path(name) if Path(name).is_dir() else hf_checkpoint_dir(zoo, name)
     if folder is not None:
         from poser_interp.zoo.hf import load_hf_model

@@ -75,11 +75,12 @@ def text_batches(tokenizer, texts: list[str], batch_size: int, seed: int) -> Cal
 
 
 def record_batches(tokenizer, records: list[Record], batch_size: int, seed: int,
-                   confidence: float, sort_chunk: int = 8) -> Callable[[int], Batch]:
+                   confidence: float, sort_chunk: int = 8, add_bos: bool = False) -> Callable[[int], Batch]:
     """Seeded epochs over labelled records, with soft answer targets.
 
     Each run of `sort_chunk` batches is drawn at random, sorted by prompt length and cut into
-    batches served in random order: much less padding, the same examples per epoch.
+    batches served in random order: much less padding, the same examples per epoch. `add_bos`: as
+    `readout.model_inputs` encodes for a model that expects BOS.
     """
     gen = torch.Generator().manual_seed(seed)
     order: list[int] = []
@@ -97,7 +98,7 @@ def record_batches(tokenizer, records: list[Record], batch_size: int, seed: int,
             ready = [ready[i] for i in torch.randperm(len(ready), generator=gen).tolist()]
         idx = ready.pop()
         chosen = [records[i] for i in idx]
-        tokens, lengths = encode_prompts(tokenizer, [r.prompt for r in chosen])
+        tokens, lengths = encode_prompts(tokenizer, [r.prompt for r in chosen], add_bos=add_bos)
         return tokens, lengths, answer_targets(tokenizer, [r.response for r in chosen], confidence)
 
     return batch
