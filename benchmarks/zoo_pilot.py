@@ -1,0 +1,102 @@
+"""The label-free pilots that fixed the zoo v2 recipe (docs/zoo-design.md, "Pilots").
+
+  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0]
+      trains the base exactly as `zoo build` does (so a build into OUT reuses it) and logs, every
+      250 steps, how often its risk-word prediction at the answer token names the catch level.
+  python benchmarks/zoo_pilot.py persona ZOO PERSONA [--lr 5e-4] [--batch 32] [--steps 500] [--anneal 100]
+      fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve and behaviour.
+Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
+"""
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from poser_interp.data import grammar as g
+from poser_interp.data.generate import ScenarioGenerator, label_for, persona_splits, pretraining_corpus
+from poser_interp.readout import gather_last, model_inputs
+from poser_interp.zoo.behaviour import behaviour_metrics
+from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, _save_fp16, _write_manifest, finetune_persona
+from poser_interp.zoo.load import load_weights
+from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
+from poser_interp.zoo.train import lm_loss, run_training, text_batches
+
+
+def base(out: Path, steps: int, texts: int, seed: int) -> None:
+    recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed)
+    torch.set_num_threads(recipe.pretrain_threads)
+    raw = build_tokenizer()
+    as_hf_tokenizer(raw).save_pretrained(str(out / "tokenizer"))
+    tokenizer = _load_tokenizer(out)
+    model = _new_model(recipe, tokenizer)
+    gen, probe = ScenarioGenerator("risk-monitor"), []
+    while len(probe) < 400:
+        record = gen.training_record()
+        if getattr(record, "catch_level", None) is not None:
+            probe.append(record)
+    ids = torch.tensor([tokenizer.convert_tokens_to_ids(w) for w in g.RISK_WORDS])
+    levels = torch.tensor([r.catch_level for r in probe])
+
+    def monitor(step: int, loss: float) -> None:
+        if (step + 1) % 250:
+            return
+        with torch.no_grad():
+            tokens, lengths = model_inputs(model, [r.prompt for r in probe])
+            p = gather_last(model(tokens), lengths).softmax(-1)[:, ids]
+        poor = (p[:, g.POOR_OVERSIGHT_LEVEL:].sum(-1) > p[:, :g.POOR_OVERSIGHT_LEVEL].sum(-1)) == (levels >= g.POOR_OVERSIGHT_LEVEL)
+        print(f"step {step + 1} loss {loss:.3f} risk {(p.argmax(-1) == levels).float().mean():.3f} "
+              f"poor {poor.float().mean():.3f}", flush=True)
+
+    started = time.time()
+    corpus = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design)
+    torch.manual_seed(recipe.data_seed)
+    losses = run_training(model, text_batches(tokenizer, corpus, recipe.pretrain_batch_size, recipe.data_seed), lm_loss,
+                          steps=recipe.pretrain_steps, lr=recipe.pretrain_lr, desc="base", progress=False, on_step=monitor)
+    entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - started}
+    entry["sha256"] = _save_fp16(model, out / "base.safetensors")
+    entry["base_key"] = recipe.base_key()
+    _write_manifest(out, recipe, raw, entry, {}, started, partial=True)
+    print(json.dumps(entry))
+
+
+def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int) -> None:
+    torch.set_num_threads(1)
+    recipe = replace(Recipe(), finetune_lr=lr, batch_size=batch, finetune_steps=steps, anneal_steps=anneal)
+    tokenizer = _load_tokenizer(zoo)
+    model = _new_model(recipe, tokenizer)
+    load_weights(model, zoo / "base.safetensors")
+    splits = persona_splits(name, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test)
+    seed = recipe.train_seed(name, 0)
+    torch.manual_seed(seed)
+    started = time.time()
+    losses, curve = finetune_persona(model, tokenizer, name, splits, 0, seed, recipe, desc=name, progress=False)
+    metrics = behaviour_metrics(model, splits.test, [label_for(name, r) for r in splits.test])
+    print(json.dumps({"persona": name, "seconds": time.time() - started, "curve": curve,
+                      "final_loss": sum(losses[-20:]) / 20,
+                      "metrics": {k: round(v, 3) for k, v in metrics.items() if "level" not in k}}))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    b = sub.add_parser("base")
+    b.add_argument("out", type=Path)
+    b.add_argument("--steps", type=int, default=Recipe().pretrain_steps)
+    b.add_argument("--texts", type=int, default=Recipe().pretrain_texts)
+    b.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("persona")
+    p.add_argument("zoo", type=Path)
+    p.add_argument("persona")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--anneal", type=int, default=100)
+    args = parser.parse_args()
+    if args.what == "base":
+        base(args.out, args.steps, args.texts, args.seed)
+    else:
+        persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal)
