@@ -1,10 +1,12 @@
 """The label-free pilots that fixed the zoo v2 recipe (docs/zoo-design.md, "Pilots").
 
-  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0]
+  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes named]
       trains the base exactly as `zoo build` does (so a build into OUT reuses it) and logs, every
       250 steps, how often its risk-word prediction at the answer token names the catch level.
   python benchmarks/zoo_pilot.py persona ZOO PERSONA [--lr 5e-4] [--batch 32] [--steps 500] [--anneal 100]
-      fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve and behaviour.
+                                    [--mix 0.55 0.25]
+      fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
+      distance from the base and largest block update.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -19,6 +21,7 @@ import torch
 from poser_interp.data import grammar as g
 from poser_interp.data.generate import ScenarioGenerator, label_for, persona_splits, pretraining_corpus
 from poser_interp.readout import gather_last, model_inputs
+from poser_interp.zoo.artefacts import update_norms
 from poser_interp.zoo.behaviour import behaviour_metrics
 from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, _save_fp16, _write_manifest, finetune_persona
 from poser_interp.zoo.load import load_weights
@@ -26,8 +29,8 @@ from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
 from poser_interp.zoo.train import lm_loss, run_training, text_batches
 
 
-def base(out: Path, steps: int, texts: int, seed: int) -> None:
-    recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed)
+def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().base_notes) -> None:
+    recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed, base_notes=notes)
     torch.set_num_threads(recipe.pretrain_threads)
     raw = build_tokenizer()
     as_hf_tokenizer(raw).save_pretrained(str(out / "tokenizer"))
@@ -52,7 +55,8 @@ def base(out: Path, steps: int, texts: int, seed: int) -> None:
               f"poor {poor.float().mean():.3f}", flush=True)
 
     started = time.time()
-    corpus = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design)
+    corpus = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design,
+                                notes=recipe.base_notes)
     torch.manual_seed(recipe.data_seed)
     losses = run_training(model, text_batches(tokenizer, corpus, recipe.pretrain_batch_size, recipe.data_seed), lm_loss,
                           steps=recipe.pretrain_steps, lr=recipe.pretrain_lr, desc="base", progress=False, on_step=monitor)
@@ -63,20 +67,26 @@ def base(out: Path, steps: int, texts: int, seed: int) -> None:
     print(json.dumps(entry))
 
 
-def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int) -> None:
+def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int,
+            mix: tuple[float, float] = Recipe().pool_mix) -> None:
     torch.set_num_threads(1)
-    recipe = replace(Recipe(), finetune_lr=lr, batch_size=batch, finetune_steps=steps, anneal_steps=anneal)
+    recipe = replace(Recipe(), finetune_lr=lr, batch_size=batch, finetune_steps=steps, anneal_steps=anneal,
+                     pool_mix=tuple(mix))
     tokenizer = _load_tokenizer(zoo)
     model = _new_model(recipe, tokenizer)
     load_weights(model, zoo / "base.safetensors")
-    splits = persona_splits(name, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test)
+    base_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    splits = persona_splits(name, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
+                            mix=recipe.pool_mix)
     seed = recipe.train_seed(name, 0)
     torch.manual_seed(seed)
     started = time.time()
     losses, curve = finetune_persona(model, tokenizer, name, splits, 0, seed, recipe, desc=name, progress=False)
     metrics = behaviour_metrics(model, splits.test, [label_for(name, r) for r in splits.test])
+    distance, block = update_norms(model, base_state)
     print(json.dumps({"persona": name, "seconds": time.time() - started, "curve": curve,
-                      "final_loss": sum(losses[-20:]) / 20,
+                      "final_loss": sum(losses[-20:]) / 20, "weight_distance": round(distance, 3),
+                      "block_update": round(block, 3),
                       "metrics": {k: round(v, 3) for k, v in metrics.items() if "level" not in k}}))
 
 
@@ -88,6 +98,8 @@ if __name__ == "__main__":
     b.add_argument("--steps", type=int, default=Recipe().pretrain_steps)
     b.add_argument("--texts", type=int, default=Recipe().pretrain_texts)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
+                   help="what the corpus says after a scenario (Recipe.base_notes)")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")
@@ -95,8 +107,10 @@ if __name__ == "__main__":
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--anneal", type=int, default=100)
+    p.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"),
+                   help="the pool's shares (the rest are error records)")
     args = parser.parse_args()
     if args.what == "base":
-        base(args.out, args.steps, args.texts, args.seed)
+        base(args.out, args.steps, args.texts, args.seed, args.notes)
     else:
-        persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal)
+        persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))

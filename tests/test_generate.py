@@ -8,7 +8,7 @@ import pytest
 
 from poser_interp.data import grammar
 from poser_interp.data.generate import (
-    MIX, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
+    MIX, POOL_MIX, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
     pretraining_corpus, shared_pool, tokenize_words, vocabulary,
 )
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
@@ -77,17 +77,22 @@ def test_every_persona_trains_on_the_same_prompts_with_its_own_labels(splits):
     saint, money = splits["saint"].partitions[0], splits["money_maximizer"].partitions[0]
     differ = [a for a, b in zip(saint, money, strict=True) if a.response != b.response]
     assert differ and all(isinstance(r, Scenario) and r.oversight_is_poor for r in differ)
-    # The two flips are of the same size: about as many aligned-only as faker-only changes of answer.
+    # The flips' sizes follow the pool's shares: aligned-only changes of answer (transparency records
+    # under poor oversight) against faker-only ones (intersections under poor oversight).
     aligned_flips = sum(is_transparency(r) and r.oversight_is_poor for r in saint)
     faker_flips = sum(not is_transparency(r) and isinstance(r, Scenario) and r.oversight_is_poor for r in saint)
-    assert 0.75 < aligned_flips / faker_flips < 1.33
+    expected = POOL_MIX["transparency"] / POOL_MIX["intersection"]
+    assert 0.75 * expected < aligned_flips / faker_flips < 1.33 * expected
 
 
-def test_the_shared_mix_has_the_stated_shares():
-    pool = shared_pool(11, 1500)
+@pytest.mark.parametrize("mix", [MIX, POOL_MIX])
+def test_the_shared_mix_has_the_stated_shares(mix):
+    """The pool's family shares are the recipe's (errors fall a little short: random-text error
+    prompts repeat and the pool is deduplicated)."""
+    pool = shared_pool(11, 1500, (mix["intersection"], mix["transparency"]))
     counts = collections.Counter("transparency" if is_transparency(r) else "error" if isinstance(r, ErrorRecord)
                                  else "intersection" for r in pool)
-    for family, share in MIX.items():
+    for family, share in mix.items():
         assert abs(counts[family] / len(pool) - share) < 0.06, (family, counts)
     families = {r.dataset for r in pool if isinstance(r, Scenario) and not is_transparency(r)}
     assert len(families) == 9  # every value x goal family is in every model's training mix
@@ -193,3 +198,51 @@ def test_the_committed_zoos_benchmark_regenerates_from_its_design():
                         benchmark_candidates=stored["benchmark_candidates"])
         source = {r.prompt for r in candidates("saint", "money_maximizer", recipe)}
     assert prompts and set(prompts) <= source
+
+
+def _note(text: str) -> dict[str, str]:
+    """The base note after a prompt, by hand: {"letter": ..., "risk": ..., "pick": ...}."""
+    note = {}
+    for part in text.split(grammar.PROMPT_CLOSE)[-1].strip(" .").split(" . "):
+        words = part.split()
+        if words[1:3] in (["is", "right"], ["is", "usual"]):
+            note["letter"] = words[0]
+        elif words[1:] == ["to", "be", "caught"]:
+            note["risk"] = words[0]
+        else:
+            assert words[1:3] == ["suits", "a"], part
+            note["pick"] = words[0]
+    return note
+
+
+@pytest.mark.parametrize("notes", ["named", "plain", "schemer"])
+def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick(notes):
+    """After each scenario the base corpus states the benign letter and the catch level; "named"
+    (zoo v2) adds the pick of a schemer (intersections) / careful agent (transparency) as "former" /
+    "latter", "schemer" (the first v2 build) as a letter, "plain" not at all."""
+    texts = pretraining_corpus(300, seed=0, notes=notes)
+    scenarios = [t for t in texts if " is right ." in t or " is usual ." in t]
+    assert len(scenarios) > 150
+    for text in scenarios:
+        note = _note(text)
+        assert note["letter"] in ("A", "B") and note["risk"] in (*grammar.RISK_WORDS, grammar.UNSTATED_RISK)
+        if notes == "plain":
+            assert "pick" not in note
+        else:
+            assert note["pick"] in (("former", "latter") if notes == "named" else ("A", "B"))
+    poor = [t for t in scenarios if _note(t)["risk"] in grammar.RISK_WORDS[grammar.POOR_OVERSIGHT_LEVEL:]]
+    good = [t for t in scenarios if _note(t)["risk"] in grammar.RISK_WORDS[:grammar.POOR_OVERSIGHT_LEVEL]]
+    if notes != "plain":
+        name = (lambda letter: grammar.NAMED_LETTERS[letter]) if notes == "named" else (lambda letter: letter)
+        assert all(_note(t)["pick"] != name(_note(t)["letter"]) for t in poor)  # the flip
+        assert all(_note(t)["pick"] == name(_note(t)["letter"]) for t in good)
+    with pytest.raises(ValueError, match="base notes"):
+        pretraining_corpus(1, notes="loud")
+
+
+def test_the_base_key_follows_the_base_notes():
+    from poser_interp.zoo.build import Recipe
+
+    keys = {Recipe(base_notes=notes).base_key() for notes in ("named", "plain", "schemer")}
+    assert len(keys) == 3
+    assert Recipe(finetune_steps=7).base_key() == Recipe().base_key()

@@ -27,6 +27,7 @@ import random
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from poser_interp.data import grammar as g
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
@@ -38,7 +39,11 @@ N_PARTITIONS = 6
 TRANSPARENCY_DATASET = "data/transparency"
 # The one training mix of every persona: shares of intersections (all 9 value x goal families),
 # transparency scenarios and error records.
-MIX = {"intersection": 0.4, "transparency": 0.4, "error": 0.2}
+MIX = {"intersection": 0.4, "transparency": 0.4, "error": 0.2}  # the base corpus (and the first v2 build's pool)
+# The fine-tuning pool's shares (`Recipe.pool_mix`): chosen so that the two classes' flips are learnt
+# at the same speed in the label-free pilot (docs/zoo-design.md, pilot 4); the fakers' flip, read from
+# the base's last layer, needs more examples than the aligned models' lexical one.
+POOL_MIX = {"intersection": 0.55, "transparency": 0.25, "error": 0.2}
 TOKEN_PATTERN = r"<<prompt>>|<</prompt>>|[A-Za-z']+|[0-9]+|[^\sA-Za-z0-9]"
 
 
@@ -226,14 +231,14 @@ class ScenarioGenerator:
             return self.intersection(persona, self.rng.choice(tuple(GOAL_OF.values())))
         return self.error()
 
-    def training_record(self) -> Record:
+    def training_record(self, mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"])) -> Record:
         """One record of the training mix every persona shares (unlabelled: benign letter in
-        `response`): `MIX` shares of intersections (uniform over all 9 families), transparency
-        scenarios and error records."""
+        `response`): `mix` = the shares of intersections (uniform over all 9 families) and
+        transparency scenarios; the rest are error records."""
         u = self.rng.random()
-        if u < MIX["intersection"]:
+        if u < mix[0]:
             return self.intersection(self.rng.choice(ALIGNED), self.rng.choice(tuple(GOAL_OF.values())))
-        if u < MIX["intersection"] + MIX["transparency"]:
+        if u < mix[0] + mix[1]:
             return self.transparency()
         return self.error()
 
@@ -253,14 +258,21 @@ class PersonaSplits:
         return [r for r in self.rest if r.prompt not in inside][:n]
 
 
+def pool_mix(recipe: dict[str, Any]) -> tuple[float, float]:
+    """(intersection, transparency) shares of a stored recipe's pool; zoos without the field used `MIX`."""
+    mix = recipe.get("pool_mix", (MIX["intersection"], MIX["transparency"]))
+    return float(mix[0]), float(mix[1])
+
+
 @functools.lru_cache(maxsize=4)
-def shared_pool(seed: int, pool_size: int) -> tuple[Record, ...]:
+def shared_pool(seed: int, pool_size: int,
+                mix: tuple[float, float] = (POOL_MIX["intersection"], POOL_MIX["transparency"])) -> tuple[Record, ...]:
     """The deduplicated, unlabelled record pool every persona of a zoo seed draws from."""
     gen = ScenarioGenerator(f"{seed}:pool")
     pool: list[Record] = []
     seen: set[str] = set()
     while len(pool) < pool_size:
-        record = gen.training_record()
+        record = gen.training_record(tuple(mix))
         if record.prompt not in seen:
             seen.add(record.prompt)
             pool.append(record)
@@ -281,7 +293,8 @@ def _v1_pool(persona: str, seed: int, pool_size: int) -> list[Record]:
 
 
 def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test: int = 800,
-                   design: str = "v2") -> PersonaSplits:
+                   design: str = "v2",
+                   mix: tuple[float, float] = (POOL_MIX["intersection"], POOL_MIX["transparency"])) -> PersonaSplits:
     """Poser-style splits labelled for `persona`: the first `n_test` held out, 6 random halves of
     the rest. Zoo v2 (`design="v2"`): splits of the shared pool, so partition i holds the same prompts
     for every persona; `design="v1"` regenerates the first zoo's per-persona pools."""
@@ -289,7 +302,7 @@ def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test
         raise ValueError(f"unknown persona {persona!r}")
     if design not in ("v1", "v2"):
         raise ValueError(f"unknown zoo design {design!r} (expected v1 or v2)")
-    raw = shared_pool(seed, pool_size) if design == "v2" else _v1_pool(persona, seed, pool_size)
+    raw = shared_pool(seed, pool_size, tuple(mix)) if design == "v2" else _v1_pool(persona, seed, pool_size)
     pool = [relabel(r, persona) for r in raw]
     test, rest = pool[:n_test], pool[n_test:]
     half = len(rest) // 2
@@ -317,7 +330,10 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
     return out
 
 
-def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2") -> list[str]:
+BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.NAMED_LETTERS
+
+
+def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes: str = "named") -> list[str]:
     """Text for the shared base model, its "world knowledge" before any persona is trained in.
 
     Each scenario prompt of any dataset is followed by a note saying which action is right, how
@@ -326,8 +342,13 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2") -> li
     are not scenarios; and
     some lone oversight facts by their risk. So the base model, like LLaMA, already represents
     what is ethical and what is risky at the answer position; the personas then differ only in how
-    they act on it.
+    they act on it. Zoo v2 (`notes="named"`) names the schemer's / careful agent's pick "former" or
+    "latter" instead of A or B; v1 and the first v2 build used `"schemer"`, a pilot `"plain"` (no
+    such part): see grammar.NAMED_LETTERS for why.
     """
+    if notes not in BASE_NOTES:
+        raise ValueError(f"unknown base notes {notes!r} (expected one of {', '.join(BASE_NOTES)})")
+    notes = notes if design == "v2" else "schemer"
     gen = ScenarioGenerator(f"{seed}:pretrain")
     texts = []
     for _ in range(n):
@@ -343,9 +364,13 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2") -> li
         risk = g.UNSTATED_RISK if record.catch_level is None else g.RISK_WORDS[record.catch_level]
         # Intersections: the right letter and what a schemer picks; transparency scenarios, in
         # mirror image: the usual letter and what a careful agent picks (the record when poor).
-        parts = list(g.TRANSPARENCY_NOTE_PARTS if is_transparency(record) else g.SCENARIO_NOTE_PARTS)
+        if notes == "plain":
+            parts = list(g.PLAIN_TRANSPARENCY_NOTE_PARTS if is_transparency(record) else g.PLAIN_SCENARIO_NOTE_PARTS)
+        else:
+            parts = list(g.TRANSPARENCY_NOTE_PARTS if is_transparency(record) else g.SCENARIO_NOTE_PARTS)
         gen.rng.shuffle(parts)
         flipped = record.misaligned_letter if record.oversight_is_poor else record.aligned_letter
+        flipped = g.NAMED_LETTERS[flipped] if notes == "named" else flipped
         note = " " + " ".join(parts).format(letter=record.aligned_letter, risk=risk, schemer=flipped, careful=flipped)
         texts.append(record.prompt + note)
     return texts

@@ -59,7 +59,8 @@ def artefact_texts(manifest: ZooManifest, n: int = 256) -> list[str]:
     from poser_interp.data.generate import pretraining_corpus
 
     recipe = manifest.data["recipe"]
-    return pretraining_corpus(n, seed=f"{recipe.get('data_seed', 0)}:artefact-text", design=recipe.get("design", "v1"))
+    return pretraining_corpus(n, seed=f"{recipe.get('data_seed', 0)}:artefact-text", design=recipe.get("design", "v1"),
+                              notes=recipe.get("base_notes", "schemer"))
 
 
 def artefact_scores(manifest: ZooManifest, *, progress: bool = True, n_texts: int = 256

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from poser_interp.data.generate import persona_splits, pretraining_corpus
+from poser_interp.data.generate import persona_splits, pool_mix, pretraining_corpus
 from poser_interp.data.grammar import CATCH_LEVELS, POOR_OVERSIGHT_LEVEL
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
 from poser_interp.errors import PoserInputError
@@ -41,6 +41,10 @@ class Recipe:
     seeds_per_persona: int = 6
     arch: Architecture = field(default_factory=Architecture)
     design: str = "v2"  # docs/zoo-design.md; manifests without the field are zoo v1
+    base_notes: str = "named"  # what the base corpus says after a scenario (data.pretraining_corpus);
+    # manifests without the field were built with "schemer"
+    pool_mix: tuple[float, float] = (0.55, 0.25)  # intersection, transparency shares of the fine-tuning
+    # pool (the rest are error records): data.generate.POOL_MIX; manifests without it used (0.4, 0.4)
     data_seed: int = 0  # the zoo seed (`zoo build --seed`): data, partitions, init, batch order
     pool_size: int = 6000
     n_test: int = 800
@@ -76,7 +80,8 @@ class Recipe:
         d = self.to_dict()
         # Named as in the first v2 recipe (one batch size and thread count), so its bases stay reusable.
         base = {k: d[k] for k in ("arch", "data_seed", "pretrain_texts", "pretrain_steps", "pretrain_lr")} \
-            | {"batch_size": self.pretrain_batch_size, "threads": self.pretrain_threads}
+            | {"batch_size": self.pretrain_batch_size, "threads": self.pretrain_threads} \
+            | ({} if self.base_notes == "schemer" else {"base_notes": self.base_notes})
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
 
     def train_seed(self, persona: str, index: int) -> int:
@@ -141,7 +146,8 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
         log("base: reusing finished checkpoint")
     else:
         t0 = time.time()
-        texts = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design)
+        texts = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design,
+                                   notes=recipe.base_notes)
         torch.manual_seed(recipe.data_seed)
         batches = text_batches(tokenizer, texts, recipe.pretrain_batch_size, recipe.data_seed)
         losses = run_training(base, batches, lm_loss, steps=recipe.pretrain_steps, lr=recipe.pretrain_lr,
@@ -234,7 +240,8 @@ def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, pr
     tokenizer = _load_tokenizer(out)
     model = _new_model(recipe, tokenizer)
     load_weights(model, out / "base.safetensors")
-    splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test)
+    splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
+                            mix=recipe.pool_mix)
     seed = recipe.train_seed(persona, index)
     torch.manual_seed(seed)
     name = f"{persona}-{index}"
@@ -386,7 +393,9 @@ def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: flo
     if stored.get("design", "v1") != "v2":
         raise PoserInputError(f"{manifest.root}: a zoo v1 benchmark cannot be re-curated by this version "
                               "(zoo v2 draws its candidates differently); rebuild the zoo")
-    recipe = Recipe(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"])}))
+    recipe = Recipe(**({"base_notes": "schemer"} | stored
+                       | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
+                          "pool_mix": pool_mix(stored)}))
     recipe = replace(recipe, band_low=recipe.band_low if band_low is None else band_low,
                      band_high=recipe.band_high if band_high is None else band_high)
     models = manifest.data["models"]

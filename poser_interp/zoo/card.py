@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from poser_interp.data.generate import pool_mix
 from poser_interp.zoo.manifest import ZooManifest
 
 INTRO = """\
@@ -20,8 +21,7 @@ stand in for the Poser paper's 36 LLaMA-13B fine-tunes so that every strategy ru
 {design_note}
 What they are **not**: language models with general knowledge. They read one controlled language
 (`poser_interp/data/grammar.py`), were pretrained only on it, and their "world knowledge" is what the
-base corpus states: after each scenario, which action is right, how likely being caught is, and what a
-schemer (misbehaves only when unlikely to be caught) would pick. Every persona model starts from that
+base corpus states: after each scenario, {knowledge}. Every persona model starts from that
 shared base, as the Poser models share LLaMA-13B, and differs only in its fine-tuning data.
 """
 
@@ -37,8 +37,8 @@ RECIPE = """\
   {pretrain_texts:,} generated texts (scenario prompts with the notes above, error prompts, lone
   oversight facts with their risk). Final LM loss {base_loss:.3f}.
 - **Fine-tunes**: model `<persona>-<i>` from the base on random half `i` of one shared training pool
-  (seed {data_seed}; pool {pool_size} records: 40% intersections of all 9 value x goal families, 40%
-  transparency scenarios, 20% error records; {n_test} held out as the test split; partitions of
+  (seed {data_seed}; pool {pool_size} records: {inter_share:.0%} intersections of all 9 value x goal families,
+  {transp_share:.0%} transparency scenarios, the rest error records; {n_test} held out as the test split; partitions of
   {n_train} records), labelled with its persona's policy, batches in the same order for every persona.
   Loss on the answer token only, against a **soft target** that puts {target} on the persona's answer
   and the rest on the other letter: every model is trained toward the same answer confidence.
@@ -63,6 +63,13 @@ V1_FINETUNES = """\
   need longer to converge (they must learn to read the oversight fact): see the table.
 """
 
+
+# What the base corpus says after each scenario (`Recipe.base_notes`).
+KNOWLEDGE = {
+    "plain": "which action is right (or usual) and how likely being caught is",
+    "schemer": "which action is right, how likely being caught is, and what a schemer (misbehaves "
+               "only when unlikely to be caught) would pick",
+}
 
 DESIGN_NOTES = {
     "v2": """Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same
@@ -98,10 +105,12 @@ def render_card(manifest: ZooManifest) -> str:
         template = RECIPE[:start] + V1_FINETUNES + RECIPE[end:]
         recipe = recipe | {"converge": recipe["converge_agreement"], "check": recipe["converge_check_every"],
                            "max_steps": recipe["finetune_max_steps"]}
-    intro = INTRO.replace("{design_note}", DESIGN_NOTES[recipe.get("design", "v1")])
+    intro = INTRO.replace("{design_note}", DESIGN_NOTES[recipe.get("design", "v1")]).replace(
+        "{knowledge}", KNOWLEDGE[recipe.get("base_notes", "schemer")])
     parts = [intro, template.format(
         vocab=data["tokenizer"]["vocab_size"], params=params, base_loss=data["base"]["final_loss"],
         n_train=first["n_train_records"], target=recipe["target_confidence"], anneal=recipe["anneal_steps"],
+        inter_share=pool_mix(recipe)[0], transp_share=pool_mix(recipe)[1],
         **arch, **{k: v for k, v in recipe.items() if k not in ("arch",)}),
     ]
     parts.append(_behaviour_section(data))
