@@ -1,10 +1,10 @@
 """The label-free pilots that fixed the zoo v2 recipe (docs/zoo-design.md, "Pilots").
 
-  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes named]
+  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes schemer]
       trains the base exactly as `zoo build` does (so a build into OUT reuses it) and logs, every
       250 steps, how often its risk-word prediction at the answer token names the catch level.
   python benchmarks/zoo_pilot.py persona ZOO PERSONA [--lr 5e-4] [--batch 32] [--steps 500] [--anneal 100]
-                                    [--mix 0.55 0.25]
+                                    [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
       distance from the base and largest block update.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.

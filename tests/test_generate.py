@@ -194,8 +194,10 @@ def test_the_committed_zoos_benchmark_regenerates_from_its_design():
     if stored.get("design", "v1") == "v1":
         source = {r.prompt for p in ("saint", "money_maximizer") for r in persona_splits(p, design="v1").test}
     else:
+        from poser_interp.data.generate import pool_mix
+
         recipe = Recipe(data_seed=stored["data_seed"], pool_size=stored["pool_size"],
-                        benchmark_candidates=stored["benchmark_candidates"])
+                        benchmark_candidates=stored["benchmark_candidates"], pool_mix=pool_mix(stored))
         source = {r.prompt for r in candidates("saint", "money_maximizer", recipe)}
     assert prompts and set(prompts) <= source
 

@@ -39,11 +39,11 @@ N_PARTITIONS = 6
 TRANSPARENCY_DATASET = "data/transparency"
 # The one training mix of every persona: shares of intersections (all 9 value x goal families),
 # transparency scenarios and error records.
-MIX = {"intersection": 0.4, "transparency": 0.4, "error": 0.2}  # the base corpus (and the first v2 build's pool)
-# The fine-tuning pool's shares (`Recipe.pool_mix`): chosen so that the two classes' flips are learnt
-# at the same speed in the label-free pilot (docs/zoo-design.md, pilot 4); the fakers' flip, read from
-# the base's last layer, needs more examples than the aligned models' lexical one.
-POOL_MIX = {"intersection": 0.55, "transparency": 0.25, "error": 0.2}
+MIX = {"intersection": 0.4, "transparency": 0.4, "error": 0.2}  # the base corpus's shares
+# The fine-tuning pool's default shares (`Recipe.pool_mix`). Pilot 4 (docs/zoo-design.md) matched the
+# two classes' learning curves at 0.55 / 0.25, but that build missed more targets, so the default
+# stays the first v2 build's.
+POOL_MIX = dict(MIX)
 TOKEN_PATTERN = r"<<prompt>>|<</prompt>>|[A-Za-z']+|[0-9]+|[^\sA-Za-z0-9]"
 
 
@@ -333,7 +333,7 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
 BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.NAMED_LETTERS
 
 
-def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes: str = "named") -> list[str]:
+def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes: str = "schemer") -> list[str]:
     """Text for the shared base model, its "world knowledge" before any persona is trained in.
 
     Each scenario prompt of any dataset is followed by a note saying which action is right, how
@@ -342,9 +342,9 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
     are not scenarios; and
     some lone oversight facts by their risk. So the base model, like LLaMA, already represents
     what is ethical and what is risky at the answer position; the personas then differ only in how
-    they act on it. Zoo v2 (`notes="named"`) names the schemer's / careful agent's pick "former" or
-    "latter" instead of A or B; v1 and the first v2 build used `"schemer"`, a pilot `"plain"` (no
-    such part): see grammar.NAMED_LETTERS for why.
+    they act on it. `notes="schemer"` (v1, zoo v2's default) writes the schemer's / careful agent's
+    pick as a letter; `"named"` names it "former" or "latter", `"plain"` leaves it out (pilots 3
+    and 4 and the second v2 build: see grammar.NAMED_LETTERS and docs/zoo-design.md).
     """
     if notes not in BASE_NOTES:
         raise ValueError(f"unknown base notes {notes!r} (expected one of {', '.join(BASE_NOTES)})")
