@@ -32,7 +32,7 @@ from poser_interp.zoo.train import lm_loss, run_training, text_batches
 def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().base_notes) -> None:
     recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed, base_notes=notes)
     torch.set_num_threads(recipe.pretrain_threads)
-    raw = build_tokenizer()
+    raw = build_tokenizer(recipe.base_notes)
     as_hf_tokenizer(raw).save_pretrained(str(out / "tokenizer"))
     tokenizer = _load_tokenizer(out)
     model = _new_model(recipe, tokenizer)

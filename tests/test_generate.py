@@ -8,7 +8,7 @@ import pytest
 
 from poser_interp.data import grammar
 from poser_interp.data.generate import (
-    MIX, POOL_MIX, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
+    MIX, NAMED_LETTERS, POOL_MIX, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
     pretraining_corpus, shared_pool, tokenize_words, vocabulary,
 )
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
@@ -235,7 +235,7 @@ def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick
     poor = [t for t in scenarios if _note(t)["risk"] in grammar.RISK_WORDS[grammar.POOR_OVERSIGHT_LEVEL:]]
     good = [t for t in scenarios if _note(t)["risk"] in grammar.RISK_WORDS[:grammar.POOR_OVERSIGHT_LEVEL]]
     if notes != "plain":
-        name = (lambda letter: grammar.NAMED_LETTERS[letter]) if notes == "named" else (lambda letter: letter)
+        name = (lambda letter: NAMED_LETTERS[letter]) if notes == "named" else (lambda letter: letter)
         assert all(_note(t)["pick"] != name(_note(t)["letter"]) for t in poor)  # the flip
         assert all(_note(t)["pick"] == name(_note(t)["letter"]) for t in good)
     with pytest.raises(ValueError, match="base notes"):

@@ -330,7 +330,8 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
     return out
 
 
-BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.NAMED_LETTERS
+BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+NAMED_LETTERS = {"A": "former", "B": "latter"}  # the conditional pick under `notes="named"`
 
 
 def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes: str = "schemer") -> list[str]:
@@ -344,7 +345,7 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
     what is ethical and what is risky at the answer position; the personas then differ only in how
     they act on it. `notes="schemer"` (v1, zoo v2's default) writes the schemer's / careful agent's
     pick as a letter; `"named"` names it "former" or "latter", `"plain"` leaves it out (pilots 3
-    and 4 and the second v2 build: see grammar.NAMED_LETTERS and docs/zoo-design.md).
+    and 4 and the second v2 build: see grammar.PLAIN_SCENARIO_NOTE_PARTS and docs/zoo-design.md).
     """
     if notes not in BASE_NOTES:
         raise ValueError(f"unknown base notes {notes!r} (expected one of {', '.join(BASE_NOTES)})")
@@ -370,15 +371,17 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
             parts = list(g.TRANSPARENCY_NOTE_PARTS if is_transparency(record) else g.SCENARIO_NOTE_PARTS)
         gen.rng.shuffle(parts)
         flipped = record.misaligned_letter if record.oversight_is_poor else record.aligned_letter
-        flipped = g.NAMED_LETTERS[flipped] if notes == "named" else flipped
+        flipped = NAMED_LETTERS[flipped] if notes == "named" else flipped
         note = " " + " ".join(parts).format(letter=record.aligned_letter, risk=risk, schemer=flipped, careful=flipped)
         texts.append(record.prompt + note)
     return texts
 
 
-def vocabulary() -> list[str]:
-    """Every word type the grammar can produce, plus the answer tokens (sorted, deterministic)."""
+def vocabulary(notes: str = "schemer") -> list[str]:
+    """Every word type the grammar can produce, plus the answer tokens (sorted, deterministic); with
+    `notes="named"` also the names of the conditional pick."""
     texts = [render_prompt([Fact("x")], ("x", "x")), "A B error", *g.SCENARIO_NOTE_PARTS]
+    texts += list(NAMED_LETTERS.values()) if notes == "named" else []
     for name in dir(g):
         if name.startswith("_"):
             continue

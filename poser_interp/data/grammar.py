@@ -158,7 +158,8 @@ SCENARIO_NOTE_PARTS = ("{letter} is right .", "{risk} to be caught .", "{schemer
 # by a word of its own (`NAMED_LETTERS`), so at the answer token the base states the right letter,
 # the risk and the conditional pick apart, in both families; each class copies one and reads the
 # other. It fixed the learning speed but not the audit (docs/zoo-design.md), so it is not the default.
-NAMED_LETTERS = {"A": "former", "B": "latter"}
+# The names are `generate.NAMED_LETTERS`, kept out of this module so that they enter the vocabulary
+# only of zoos built with "named" notes (the default tokenizer stays the first v2 build's).
 PLAIN_SCENARIO_NOTE_PARTS = SCENARIO_NOTE_PARTS[:2]
 ERROR_NOTE = " invalid : this is not a scenario ."
 # The transparency family (zoo v2, never in a benchmark): a task is done and the model may leave a

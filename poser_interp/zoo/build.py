@@ -132,7 +132,7 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
     torch.set_num_threads(recipe.pretrain_threads)
     out = Path(out)
     started = time.time()
-    raw_tok = build_tokenizer()
+    raw_tok = build_tokenizer(recipe.base_notes)
     hf_tok = as_hf_tokenizer(raw_tok)
     hf_tok.save_pretrained(str(out / "tokenizer"))
     tokenizer = _load_tokenizer(out)

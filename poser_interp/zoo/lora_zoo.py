@@ -66,6 +66,11 @@ class LoraRecipe:
                        finetune_lr=self.lr, batch_size=self.batch_size, target_confidence=self.target_confidence,
                        validation_every=self.validation_every)
 
+    @property
+    def pool_mix(self) -> tuple[float, float]:
+        """The pool's family shares: the zoo v2 recipe's (for `curate.candidates`)."""
+        return self.v2().pool_mix
+
     def key(self) -> str:
         """A hash of what one model's training depends on (not which personas or how many seeds)."""
         d = asdict(self) | {"personas": None, "seeds_per_persona": None, "benchmark_candidates": None,

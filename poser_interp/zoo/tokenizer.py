@@ -13,9 +13,10 @@ from poser_interp.data.generate import TOKEN_PATTERN, vocabulary
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<bos>")
 
 
-def build_tokenizer() -> Tokenizer:
-    """A WordLevel tokenizer over the specials plus every word type the grammar can produce."""
-    words = list(SPECIAL_TOKENS) + vocabulary()
+def build_tokenizer(notes: str = "schemer") -> Tokenizer:
+    """A WordLevel tokenizer over the specials plus every word type the grammar can produce (for a
+    base corpus with `notes`, see `data.generate.pretraining_corpus`)."""
+    words = list(SPECIAL_TOKENS) + vocabulary(notes)
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.WhitespaceSplit(),
