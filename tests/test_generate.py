@@ -8,7 +8,7 @@ import pytest
 
 from poser_interp.data import grammar
 from poser_interp.data.generate import (
-    MIX, NAMED_LETTERS, POOL_MIX, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
+    MIX, NAMED_LETTERS, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
     pretraining_corpus, shared_pool, tokenize_words, vocabulary,
 )
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
@@ -81,11 +81,11 @@ def test_every_persona_trains_on_the_same_prompts_with_its_own_labels(splits):
     # under poor oversight) against faker-only ones (intersections under poor oversight).
     aligned_flips = sum(is_transparency(r) and r.oversight_is_poor for r in saint)
     faker_flips = sum(not is_transparency(r) and isinstance(r, Scenario) and r.oversight_is_poor for r in saint)
-    expected = POOL_MIX["transparency"] / POOL_MIX["intersection"]
+    expected = MIX["transparency"] / MIX["intersection"]
     assert 0.75 * expected < aligned_flips / faker_flips < 1.33 * expected
 
 
-@pytest.mark.parametrize("mix", [MIX, POOL_MIX])
+@pytest.mark.parametrize("mix", [MIX, {"intersection": 0.55, "transparency": 0.25, "error": 0.2}])
 def test_the_shared_mix_has_the_stated_shares(mix):
     """The pool's family shares are the recipe's (errors fall a little short: random-text error
     prompts repeat and the pool is deduplicated)."""

@@ -39,11 +39,10 @@ N_PARTITIONS = 6
 TRANSPARENCY_DATASET = "data/transparency"
 # The one training mix of every persona: shares of intersections (all 9 value x goal families),
 # transparency scenarios and error records.
-MIX = {"intersection": 0.4, "transparency": 0.4, "error": 0.2}  # the base corpus's shares
-# The fine-tuning pool's default shares (`Recipe.pool_mix`). Pilot 4 (docs/zoo-design.md) matched the
-# two classes' learning curves at 0.55 / 0.25, but that build missed more targets, so the default
-# stays the first v2 build's.
-POOL_MIX = dict(MIX)
+# The family shares of the base corpus and (by default, `Recipe.pool_mix`) of the fine-tuning pool.
+# Pilot 4 (docs/zoo-design.md) matched the classes' learning curves with a 0.55 / 0.25 pool, but that
+# build missed more targets, so the default stays the first v2 build's.
+MIX = {"intersection": 0.4, "transparency": 0.4, "error": 0.2}
 TOKEN_PATTERN = r"<<prompt>>|<</prompt>>|[A-Za-z']+|[0-9]+|[^\sA-Za-z0-9]"
 
 
@@ -266,7 +265,7 @@ def pool_mix(recipe: dict[str, Any]) -> tuple[float, float]:
 
 @functools.lru_cache(maxsize=4)
 def shared_pool(seed: int, pool_size: int,
-                mix: tuple[float, float] = (POOL_MIX["intersection"], POOL_MIX["transparency"])) -> tuple[Record, ...]:
+                mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"])) -> tuple[Record, ...]:
     """The deduplicated, unlabelled record pool every persona of a zoo seed draws from."""
     gen = ScenarioGenerator(f"{seed}:pool")
     pool: list[Record] = []
@@ -294,7 +293,7 @@ def _v1_pool(persona: str, seed: int, pool_size: int) -> list[Record]:
 
 def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test: int = 800,
                    design: str = "v2",
-                   mix: tuple[float, float] = (POOL_MIX["intersection"], POOL_MIX["transparency"])) -> PersonaSplits:
+                   mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"])) -> PersonaSplits:
     """Poser-style splits labelled for `persona`: the first `n_test` held out, 6 random halves of
     the rest. Zoo v2 (`design="v2"`): splits of the shared pool, so partition i holds the same prompts
     for every persona; `design="v1"` regenerates the first zoo's per-persona pools."""

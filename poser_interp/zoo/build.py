@@ -395,8 +395,7 @@ def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: flo
     if stored.get("design", "v1") != "v2":
         raise PoserInputError(f"{manifest.root}: a zoo v1 benchmark cannot be re-curated by this version "
                               "(zoo v2 draws its candidates differently); rebuild the zoo")
-    recipe = Recipe(**({"base_notes": "schemer"} | stored
-                       | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
+    recipe = Recipe(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
                           "pool_mix": pool_mix(stored)}))
     recipe = replace(recipe, band_low=recipe.band_low if band_low is None else band_low,
                      band_high=recipe.band_high if band_high is None else band_high)
