@@ -36,7 +36,8 @@ from poser_interp.evaluation.pairs import evaluate_pairs, round_floats
 from poser_interp.finetune import Batch, letter_batches, letter_probs, restored, run_training, soft_answer_loss
 from poser_interp.hooks import add_noise, intervene, resid_name
 from poser_interp.io import parse_json, read_text, write_json_atomic, write_text_atomic
-from poser_interp.pipeline.runs import RunFolder, files_by_model, progress_bar
+from poser_interp.pipeline.folder import RunFolder, files_by_model
+from poser_interp.progress import progress_bar
 from poser_interp.strategies.base import ModelScore
 from poser_interp.strategies.noise import ActivationNoise
 

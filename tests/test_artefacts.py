@@ -14,7 +14,8 @@ import torch
 from typer.testing import CliRunner
 
 from poser_interp.cli import app
-from poser_interp.zoo.artefacts import ARTEFACTS, artefact_accuracies, run_artefacts, update_norms
+from poser_interp.pipeline.runs import run_artefacts
+from poser_interp.zoo.artefacts import ARTEFACTS, artefact_accuracies, update_norms
 from poser_interp.zoo.check import check_targets
 from poser_interp.zoo.manifest import ZooManifest
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from poser_interp.pipeline.plan import SECONDS_PER_PROMPT, describe, plan
-from poser_interp.pipeline.progress import overall, progress_bar
+from poser_interp.progress import overall, progress_bar
 from poser_interp.pipeline.reproduce import STRATEGIES
 
 

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 
 from poser_interp.data.personas import is_faker
 from poser_interp.data.records import load_json
-from poser_interp.pipeline.runs import RunFolder
+from poser_interp.pipeline.folder import RunFolder
 
 COLORS = {True: "#d62728", False: "#1f77b4"}
 GROUP = {True: "faker", False: "aligned"}

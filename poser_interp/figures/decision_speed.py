@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from poser_interp.figures.curves import add_group_curves
-from poser_interp.pipeline.runs import RunFolder
+from poser_interp.pipeline.folder import RunFolder
 
 
 def layer_curves(run_dir: str | Path, key: str = "probe_accuracy") -> tuple[list[int], dict[str, np.ndarray]]:

@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from poser_interp.data.personas import is_faker
 from poser_interp.figures.curves import COLORS, GROUP
-from poser_interp.pipeline.runs import RunFolder
+from poser_interp.pipeline.folder import RunFolder
 
 PROBES = ((None, "mean difference (evidence)"), ("logistic", "logistic probe (log-odds)"),
           ("control", "control: harmless questions"))

@@ -15,7 +15,7 @@ from poser_interp.data.poser import load_model_pairs
 from poser_interp.data.records import load_json
 from poser_interp.evaluation.pairs import evaluate_pairs
 from poser_interp.figures.curves import COLORS, add_group_curves
-from poser_interp.pipeline.runs import RunFolder
+from poser_interp.pipeline.folder import RunFolder
 from poser_interp.strategies.base import ModelScore
 from poser_interp.strategies.learning_speed import VARIANTS
 from poser_interp.train_against import METHODS, read_models

@@ -53,7 +53,7 @@ def plan(zoo: str | Path, options: dict[str, dict[str, Any]], *, seed: int, stra
     import json
 
     from poser_interp.data.poser import load_benchmark, load_model_pairs
-    from poser_interp.pipeline.runs import RunFolder, files_by_model
+    from poser_interp.pipeline.folder import RunFolder, files_by_model
     from poser_interp.strategies.base import get_detector
     from poser_interp.pipeline.runs import default_run_dir
     from poser_interp.train_against import TrainAgainstConfig

@@ -16,7 +16,7 @@ from typing import Any
 from poser_interp.io import read_json, write_json_atomic, write_text_atomic
 from poser_interp.pipeline.runs import RUNS_DIR, RunResult, artefacts_on_zoo, run_on_zoo, train_against_on_zoo
 from poser_interp.pipeline.plan import FIGURE_INPUTS_SECONDS, describe, plan
-from poser_interp.pipeline.progress import overall
+from poser_interp.progress import overall
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
 # Detection strategies in the paper's order; each runs with its CLI defaults.
@@ -104,7 +104,7 @@ def check_options(options: Any, where: str = "options") -> dict[str, dict[str, A
 def base_scores(strategy: str, manifest: ZooManifest) -> Path:
     """The zoo's base model scored by `strategy` on every benchmark file (a run folder without pairs)."""
     from poser_interp.data.poser import load_benchmark
-    from poser_interp.pipeline.runs import RunFolder
+    from poser_interp.pipeline.folder import RunFolder
     from poser_interp.strategies.base import get_detector
     from poser_interp.zoo.load import load_base
 

@@ -20,109 +20,13 @@ from poser_interp.data.poser import ModelPair, load_benchmark, load_model_pairs
 from poser_interp.data.records import Scenario
 from poser_interp.errors import PoserInputError
 from poser_interp.evaluation.diagnostics import stratified_effects
-from poser_interp.evaluation.pairs import PairEvaluation, check_finite, evaluate_pairs, round_floats
-from poser_interp.io import parse_json, read_json, read_text, write_json_atomic, write_text_atomic
+from poser_interp.evaluation.pairs import PairEvaluation, check_finite, evaluate_pairs
+from poser_interp.io import read_json
 from poser_interp.pipeline.blind import aliases, anonymise_model, blind_prompts, scoring_order
-from poser_interp.pipeline.progress import progress_bar  # noqa: F401  (public here: train_against uses it)
+from poser_interp.pipeline.folder import RunFolder, ScoreKey, files_by_model, variant_scores
+from poser_interp.progress import progress_bar
 from poser_interp.strategies.base import Detector, ModelScore, finalize_scores
 from poser_interp.zoo.manifest import DEFAULT_ZOO, MANIFEST, ZooManifest, sha256_file
-
-ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
-
-
-class RunFolder:
-    """A run's folder: `config.json`, `scores.jsonl`, `decisions.jsonl`, `metrics.json`."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def __repr__(self) -> str:
-        return f"RunFolder({str(self.path)!r})"
-
-    @property
-    def config_path(self) -> Path:
-        return self.path / "config.json"
-
-    @property
-    def scores_path(self) -> Path:
-        return self.path / "scores.jsonl"
-
-    @property
-    def decisions_path(self) -> Path:
-        return self.path / "decisions.jsonl"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.path / "metrics.json"
-
-    def claim(self, config: dict[str, Any]) -> None:
-        """Write `config.json`, or check an existing one is the same run (else ask for another folder)."""
-        config = json.loads(json.dumps(config))  # compare as JSON sees it (tuples become lists)
-        if self.path.exists() and not self.path.is_dir():
-            raise PoserInputError(f"{self.path}: not a directory (pick another run folder)")
-        if self.config_path.exists():
-            existing = read_json(self.config_path)
-            if existing != config:
-                raise PoserInputError(f"{self.path} holds a run with another config ({_config_diff(existing, config)});"
-                                      " pick another run folder")
-            return
-        write_json_atomic(self.config_path, config)
-
-    def read_scores(self) -> dict[ScoreKey, tuple[str, ModelScore]]:
-        """Finished (model, file) scores, each with the sha256 of the benchmark file it was computed on."""
-        if not self.scores_path.exists():
-            return {}
-        out: dict[ScoreKey, tuple[str, ModelScore]] = {}
-        for i, line in enumerate(read_text(self.scores_path).splitlines(), start=1):
-            where = f"{self.scores_path}, line {i}"
-            row = parse_json(line, where)
-            if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("model", "file", "sha256")):
-                raise PoserInputError(f"{where}: expected an object with strings 'model', 'file', 'sha256'")
-            out[(row["model"], row["file"])] = (row["sha256"], ModelScore.from_json(row.get("score"), where))
-        return out
-
-    def write_scores(self, scores: dict[ScoreKey, tuple[str, ModelScore]]) -> None:
-        """Rewrite `scores.jsonl` atomically, one line per (model, file), sorted."""
-        lines = [json.dumps({"model": model, "file": file, "sha256": sha, "score": score.to_json()}, sort_keys=True)
-                 for (model, file), (sha, score) in sorted(scores.items())]
-        write_text_atomic(self.scores_path, "".join(line + "\n" for line in lines))
-
-    def write_results(self, evaluation: PairEvaluation, selection: dict[str, Any] | None = None,
-                      diagnostics: dict[str, Any] | None = None, variants: dict[str, Any] | None = None) -> None:
-        """`decisions.jsonl` (one line per pair, in pair order) and `metrics.json` (with the detector's
-        label-free hyperparameter selection and the confidence-matched diagnostics)."""
-        lines = [json.dumps(d.to_json(), sort_keys=True) for d in evaluation.decisions]
-        write_text_atomic(self.decisions_path, "".join(line + "\n" for line in lines))
-        write_json_atomic(self.metrics_path, evaluation.metrics()
-                          | round_floats({"selection": selection or {}, "diagnostics": diagnostics or {},
-                                         "variants": variants or {}}))
-
-
-def variant_scores(scores: dict[ScoreKey, ModelScore], name: str) -> dict[ScoreKey, ModelScore]:
-    """A control variant's evidence (e.g. a random direction), stored per prompt in
-    `diagnostics["variants"][name]`, as scores the pair evaluator can judge on its own."""
-    return {k: ModelScore(np.asarray(s.diagnostics["variants"][name], dtype=np.float64), s.greedy, {})
-            for k, s in scores.items()}
-
-
-def _config_diff(old: Any, new: Any) -> str:
-    if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-        return "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys)
-    return "unreadable config.json"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def files_by_model(pairs: Sequence[ModelPair]) -> dict[str, list[str]]:
-    """Every model of the pairs (sorted) with the benchmark files it is compared on (sorted)."""
-    files: dict[str, set[str]] = {}
-    for pair in pairs:
-        for model in pair.models:
-            files.setdefault(model, set()).add(pair.valid_data)
-    return {model: sorted(files[model]) for model in sorted(files)}
 
 
 def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Path, pairs: Sequence[ModelPair],
@@ -144,7 +48,7 @@ def run_strategy(detector: Detector, *, out: str | Path, benchmark_dir: str | Pa
     by_model = files_by_model(pairs)
     all_files = sorted({f for files in by_model.values() for f in files})
     prompts: dict[str, list[Scenario]] = {f: blind_prompts(load_benchmark(benchmark_dir / f)) for f in all_files}
-    shas = {f: _sha256(benchmark_dir / f) for f in all_files}
+    shas = {f: sha256_file(benchmark_dir / f) for f in all_files}
     stored = folder.read_scores()
     for (model, file), (sha, score) in stored.items():
         if file in shas and sha != shas[file]:
@@ -269,10 +173,41 @@ def run_on_zoo(strategy: str, options: dict[str, Any], *, zoo: str | Path | None
     return RunResult(out, read_json(out / "metrics.json"))
 
 
+def run_artefacts(zoo: str | Path, out: str | Path, *, seed: int = 0, progress: bool = True,
+                  scores: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """The artefact baselines (`zoo/artefacts.py`) as a run folder like a strategy's (main = weight
+    distance, the others as variants), so every results table shows them beside the strategies;
+    `scores` reuses stored ones. Returns the metrics."""
+    from poser_interp.zoo.artefacts import ARTEFACTS, artefact_scores
+
+    manifest = ZooManifest.load(zoo)
+    folder = RunFolder(out)
+    folder.claim({"strategy": "artefacts", "config": {"artefacts": list(ARTEFACTS)},
+                  "benchmark_dir": str(manifest.root.resolve()), "seed": seed})
+    if folder.metrics_path.is_file():
+        return read_json(folder.metrics_path)
+    scores = scores if scores is not None else artefact_scores(manifest, progress=progress)
+    pairs = load_model_pairs(manifest.root / "model_pairs.json")
+    sizes = {f: len(load_benchmark(manifest.root / f)) for f in {p.valid_data for p in pairs}}
+
+    def constant(name: str, file: str, artefact: str) -> ModelScore:
+        n = sizes[file]
+        return ModelScore(np.full(n, scores[name][artefact]), ["-"] * n,
+                          {"variants": {a: [scores[name][a]] * n for a in ARTEFACTS[1:]}})
+
+    per_key = {(m, f): constant(m, f, ARTEFACTS[0]) for m, files in files_by_model(pairs).items() for f in files}
+    folder.write_scores({k: ("", s) for k, s in per_key.items()})
+    evaluation = evaluate_pairs(per_key, pairs, manifest.is_faker, seed=seed)
+    variants = {a: evaluate_pairs(variant_scores(per_key, a), pairs, manifest.is_faker, seed=seed).metrics()
+                for a in ARTEFACTS[1:]}
+    folder.write_results(evaluation, variants=variants)
+    return read_json(folder.metrics_path)
+
+
 def artefacts_on_zoo(*, zoo: str | Path | None = None, out: str | Path | None = None, seed: int = 0,
                      progress: bool = True) -> RunResult:
-    """The training-artefact baselines (`zoo/artefacts.py`) as a run folder beside the strategies'."""
-    from poser_interp.zoo.artefacts import ARTEFACTS, run_artefacts
+    """The training-artefact baselines of a zoo, in `runs/` beside the strategies' run folders."""
+    from poser_interp.zoo.artefacts import ARTEFACTS
 
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
     out = Path(out) if out is not None else default_run_dir("artefacts", {"artefacts": list(ARTEFACTS)}, manifest.root, seed)

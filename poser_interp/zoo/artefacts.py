@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -66,7 +64,7 @@ def artefact_texts(manifest: ZooManifest, n: int = 256) -> list[str]:
 def artefact_scores(manifest: ZooManifest, *, progress: bool = True, n_texts: int = 256
                     ) -> dict[str, dict[str, float]]:
     """Every model's artefact scores: `{model: {artefact: value}}`."""
-    from poser_interp.pipeline.runs import progress_bar
+    from poser_interp.progress import progress_bar
     from poser_interp.zoo.load import load_base, load_model
 
     base = load_base(manifest.root)
@@ -96,41 +94,6 @@ def artefact_accuracies(scores: dict[str, dict[str, float]], is_faker: Callable[
                 else 0.0 for a in aligned for f in fakers]
         out[artefact] = float(np.mean(wins)) if wins else float("nan")
     return out
-
-
-def run_artefacts(zoo: str | Path, out: str | Path, *, seed: int = 0, progress: bool = True,
-                  scores: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
-    """A run folder like a strategy's (main = weight distance, the others as variants), so every
-    results table shows the artefact baselines beside the strategies; returns its metrics."""
-    import json
-
-    from poser_interp.data.poser import load_benchmark, load_model_pairs
-    from poser_interp.evaluation.pairs import evaluate_pairs
-    from poser_interp.pipeline.runs import RunFolder, files_by_model
-    from poser_interp.strategies.base import ModelScore
-
-    manifest = ZooManifest.load(zoo)
-    folder = RunFolder(out)
-    folder.claim({"strategy": "artefacts", "config": {"artefacts": list(ARTEFACTS)},
-                  "benchmark_dir": str(manifest.root.resolve()), "seed": seed})
-    if folder.metrics_path.is_file():
-        return json.loads(folder.metrics_path.read_text())
-    scores = scores if scores is not None else artefact_scores(manifest, progress=progress)
-    pairs = load_model_pairs(manifest.root / "model_pairs.json")
-    sizes = {f: len(load_benchmark(manifest.root / f)) for f in {p.valid_data for p in pairs}}
-
-    def constant(name: str, file: str, artefact: str) -> ModelScore:
-        n = sizes[file]
-        return ModelScore(np.full(n, scores[name][artefact]), ["-"] * n,
-                          {"variants": {a: [scores[name][a]] * n for a in ARTEFACTS[1:]}})
-
-    per_key = {(m, f): constant(m, f, ARTEFACTS[0]) for m, files in files_by_model(pairs).items() for f in files}
-    folder.write_scores({k: ("", s) for k, s in per_key.items()})
-    variant = lambda a: {k: ModelScore(np.asarray(s.diagnostics["variants"][a]), s.greedy) for k, s in per_key.items()}  # noqa: E731
-    evaluation = evaluate_pairs(per_key, pairs, manifest.is_faker, seed=seed)
-    variants = {a: evaluate_pairs(variant(a), pairs, manifest.is_faker, seed=seed).metrics() for a in ARTEFACTS[1:]}
-    folder.write_results(evaluation, variants=variants)
-    return json.loads(folder.metrics_path.read_text())
 
 
 def score_table(scores: dict[str, dict[str, float]], is_faker: Callable[[str], bool]) -> dict[str, dict[str, list[float]]]:

@@ -56,7 +56,7 @@ def critical_attention(model, prompts: Sequence[Scenario]) -> float:
 
 def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict[str, float]]:
     """`{model: {"oversight_probe": accuracy, "critical_attention": mass}}` for every zoo model."""
-    from poser_interp.pipeline.runs import progress_bar
+    from poser_interp.progress import progress_bar
     from poser_interp.zoo.load import load_model
 
     prompts = probe_prompts(manifest)

@@ -185,7 +185,7 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
         _write_manifest(out, recipe, raw_tok, base_entry, ordered, started, partial=True)
 
     if todo:
-        from poser_interp.pipeline.progress import progress_bar
+        from poser_interp.progress import progress_bar
 
         with progress_bar(progress) as bar:
             task = bar.add_task(f"fine-tunes ({workers} at a time)", total=len(todo))

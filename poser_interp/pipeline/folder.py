@@ -1,0 +1,114 @@
+"""A run's folder on disk: `config.json`, `scores.jsonl`, `decisions.jsonl`, `metrics.json`, each
+written atomically (complete or absent), so an interrupted run picks up where it stopped.
+
+Kept apart from `runs.py` (which runs strategies over zoos) so that anything writing a run folder
+(training against detection, the artefact baselines, figures reading one) depends on this file only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from poser_interp.data.poser import ModelPair
+from poser_interp.errors import PoserInputError
+from poser_interp.evaluation.pairs import PairEvaluation, round_floats
+from poser_interp.io import parse_json, read_json, read_text, write_json_atomic, write_text_atomic
+from poser_interp.strategies.base import ModelScore
+
+ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
+
+
+class RunFolder:
+    """A run's folder: `config.json`, `scores.jsonl`, `decisions.jsonl`, `metrics.json`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def scores_path(self) -> Path:
+        return self.path / "scores.jsonl"
+
+    @property
+    def decisions_path(self) -> Path:
+        return self.path / "decisions.jsonl"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.json"
+
+    def claim(self, config: dict[str, Any]) -> None:
+        """Write `config.json`, or check an existing one is the same run (else ask for another folder)."""
+        config = json.loads(json.dumps(config))  # compare as JSON sees it (tuples become lists)
+        if self.path.exists() and not self.path.is_dir():
+            raise PoserInputError(f"{self.path}: not a directory (pick another run folder)")
+        if self.config_path.exists():
+            existing = read_json(self.config_path)
+            if existing != config:
+                raise PoserInputError(f"{self.path} holds a run with another config ({_config_diff(existing, config)});"
+                                      " pick another run folder")
+            return
+        write_json_atomic(self.config_path, config)
+
+    def read_scores(self) -> dict[ScoreKey, tuple[str, ModelScore]]:
+        """Finished (model, file) scores, each with the sha256 of the benchmark file it was computed on."""
+        if not self.scores_path.exists():
+            return {}
+        out: dict[ScoreKey, tuple[str, ModelScore]] = {}
+        for i, line in enumerate(read_text(self.scores_path).splitlines(), start=1):
+            where = f"{self.scores_path}, line {i}"
+            row = parse_json(line, where)
+            if not isinstance(row, dict) or not all(isinstance(row.get(k), str) for k in ("model", "file", "sha256")):
+                raise PoserInputError(f"{where}: expected an object with strings 'model', 'file', 'sha256'")
+            out[(row["model"], row["file"])] = (row["sha256"], ModelScore.from_json(row.get("score"), where))
+        return out
+
+    def write_scores(self, scores: dict[ScoreKey, tuple[str, ModelScore]]) -> None:
+        """Rewrite `scores.jsonl` atomically, one line per (model, file), sorted."""
+        lines = [json.dumps({"model": model, "file": file, "sha256": sha, "score": score.to_json()}, sort_keys=True)
+                 for (model, file), (sha, score) in sorted(scores.items())]
+        write_text_atomic(self.scores_path, "".join(line + "\n" for line in lines))
+
+    def write_results(self, evaluation: PairEvaluation, selection: dict[str, Any] | None = None,
+                      diagnostics: dict[str, Any] | None = None, variants: dict[str, Any] | None = None) -> None:
+        """`decisions.jsonl` (one line per pair, in pair order) and `metrics.json` (with the detector's
+        label-free hyperparameter selection and the confidence-matched diagnostics)."""
+        lines = [json.dumps(d.to_json(), sort_keys=True) for d in evaluation.decisions]
+        write_text_atomic(self.decisions_path, "".join(line + "\n" for line in lines))
+        write_json_atomic(self.metrics_path, evaluation.metrics()
+                          | round_floats({"selection": selection or {}, "diagnostics": diagnostics or {},
+                                         "variants": variants or {}}))
+
+
+def variant_scores(scores: dict[ScoreKey, ModelScore], name: str) -> dict[ScoreKey, ModelScore]:
+    """A control variant's evidence (e.g. a random direction), stored per prompt in
+    `diagnostics["variants"][name]`, as scores the pair evaluator can judge on its own."""
+    return {k: ModelScore(np.asarray(s.diagnostics["variants"][name], dtype=np.float64), s.greedy, {})
+            for k, s in scores.items()}
+
+
+def _config_diff(old: Any, new: Any) -> str:
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        return "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in keys)
+    return "unreadable config.json"
+
+
+def files_by_model(pairs: Sequence[ModelPair]) -> dict[str, list[str]]:
+    """Every model of the pairs (sorted) with the benchmark files it is compared on (sorted)."""
+    files: dict[str, set[str]] = {}
+    for pair in pairs:
+        for model in pair.models:
+            files.setdefault(model, set()).add(pair.valid_data)
+    return {model: sorted(files[model]) for model in sorted(files)}
