@@ -7,6 +7,11 @@
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
       distance from the base and largest block update.
+  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2]
+      fine-tunes the named models (`<persona>-<index>`) exactly as `zoo build` would with that recipe
+      (so a later build into ZOO reuses them; ZOO must hold the recipe's base), then measures what the
+      honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
+      and their pair accuracy over the pilot's pairs, the middle-layer oversight probe.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -90,6 +95,37 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
                       "metrics": {k: round(v, 3) for k, v in metrics.items() if "level" not in k}}))
 
 
+def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from poser_interp.zoo.build import measure_audit, train_model
+    from poser_interp.zoo.tokenizer import build_tokenizer
+
+    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps)
+    old = json.loads((zoo / "manifest.json").read_text())
+    base_entry = old["base"]
+    if base_entry.get("base_key") != recipe.base_key():
+        raise SystemExit(f"{zoo}: its base is not this recipe's (base_key {base_entry.get('base_key')})")
+    todo = [(n.rsplit("-", 1)[0], int(n.rsplit("-", 1)[1])) for n in names]
+    started = time.time()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        entries = list(pool.map(train_model, [str(zoo)] * len(todo), [recipe] * len(todo), *zip(*todo)))
+    trained = {f"{e['persona']}-{e['index']}": e for e in entries}
+    kept = {n: e for n, e in (old.get("models") or {}).items() if e.get("recipe_key") == recipe.finetune_key()}
+    _write_manifest(zoo, recipe, build_tokenizer(recipe.base_notes), base_entry, kept | trained, started, partial=True)
+    audit = measure_audit(zoo, progress=False)
+    for name, e in trained.items():
+        first = next((int(s) for s, a in e["agreement_curve"].items() if a >= 0.98), None)
+        m, art = e["metrics"], audit["artefacts"][name]
+        print(f"{name:22s} first>=0.98 {first}  agreement {m['policy_agreement']:.3f}  defect poor/good "
+              f"{m['defect_rate_poor_oversight']:.3f}/{m['defect_rate_good_oversight']:.3f}  record poor/good "
+              f"{m['record_rate_poor_oversight']:.3f}/{m['record_rate_good_oversight']:.3f}  "
+              + "  ".join(f"{k} {v:.3f}" for k, v in art.items())
+              + f"  probe {audit['models'][name]['oversight_probe']:.3f}  ({e['seconds']:.0f} s)", flush=True)
+    print("pair accuracy over the pilot's pairs:", json.dumps({k: round(v, 3) for k, v in audit["artefact_accuracy"].items()}))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -109,8 +145,16 @@ if __name__ == "__main__":
     p.add_argument("--anneal", type=int, default=100)
     p.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"),
                    help="the pool's shares (the rest are error records)")
+    m = sub.add_parser("models")
+    m.add_argument("zoo", type=Path)
+    m.add_argument("names", nargs="+")
+    m.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes)
+    m.add_argument("--steps", type=int, default=Recipe().finetune_steps, help="constant-rate steps (then the anneal)")
+    m.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     if args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes)
+    elif args.what == "models":
+        models(args.zoo, args.names, args.notes, args.steps, args.workers)
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))
