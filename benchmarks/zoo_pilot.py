@@ -96,10 +96,8 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
 
 
 def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int) -> None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from poser_interp.zoo.build import measure_audit, train_model
+    from poser_interp.data.personas import model_persona
+    from poser_interp.zoo.build import measure_audit, train_models
     from poser_interp.zoo.tokenizer import build_tokenizer
 
     recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps)
@@ -107,11 +105,10 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int) ->
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
         raise SystemExit(f"{zoo}: its base is not this recipe's (base_key {base_entry.get('base_key')})")
-    todo = [(n.rsplit("-", 1)[0], int(n.rsplit("-", 1)[1])) for n in names]
+    todo = [model_persona(n) for n in names]
     started = time.time()
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        entries = list(pool.map(train_model, [str(zoo)] * len(todo), [recipe] * len(todo), *zip(*todo)))
-    trained = {f"{e['persona']}-{e['index']}": e for e in entries}
+    finished = {f"{e['persona']}-{e['index']}": e for e in train_models(zoo, recipe, todo, workers=workers)}
+    trained = {n: finished[n] for n in names}
     kept = {n: e for n, e in (old.get("models") or {}).items() if e.get("recipe_key") == recipe.finetune_key()}
     _write_manifest(zoo, recipe, build_tokenizer(recipe.base_notes), base_entry, kept | trained, started, partial=True)
     audit = measure_audit(zoo, progress=False)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -189,20 +189,9 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
 
         with progress_bar(progress) as bar:
             task = bar.add_task(f"fine-tunes ({workers} at a time)", total=len(todo))
-            if workers > 1 and len(todo) > 1:
-                import multiprocessing
-                from concurrent.futures import ProcessPoolExecutor, as_completed
-
-                # spawn, not fork: the parent's OpenMP pool (it trained the base) must not be forked.
-                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                    jobs = [pool.submit(train_model, str(out), recipe, p, i) for p, i in todo]
-                    for job in as_completed(jobs):
-                        finished(job.result())
-                        bar.update(task, advance=1)
-            else:
-                for persona, index in todo:
-                    finished(train_model(out, recipe, persona, index))
-                    bar.update(task, advance=1)
+            for entry in train_models(out, recipe, todo, workers=workers):
+                finished(entry)
+                bar.update(task, advance=1)
     models = {f"{p}-{i}": models[f"{p}-{i}"] for p, i in names}
 
     score = _checkpoint_scorer(out, models, lambda: _new_model(recipe, tokenizer))
@@ -225,6 +214,24 @@ def _new_model(recipe: Recipe, tokenizer):
     model = make_model(recipe.arch, len(tokenizer), recipe.data_seed)
     model.set_tokenizer(tokenizer, default_padding_side="right")
     return model
+
+
+def train_models(out: str | Path, recipe: Recipe, todo: list[tuple[str, int]], *, workers: int = 1
+                 ) -> Iterator[dict[str, Any]]:
+    """Fine-tune each `(persona, index)` of `todo` (`train_model`), `workers` processes at once;
+    yields each manifest entry as it finishes."""
+    if workers > 1 and len(todo) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # spawn, not fork: the parent's OpenMP pool (it trained the base) must not be forked.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            jobs = [pool.submit(train_model, str(out), recipe, p, i) for p, i in todo]
+            for job in as_completed(jobs):
+                yield job.result()
+    else:
+        for persona, index in todo:
+            yield train_model(out, recipe, persona, index)
 
 
 def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, progress: bool = False
