@@ -1,13 +1,13 @@
 """The label-free pilots that fixed the zoo v2 recipe (docs/zoo-design.md, "Pilots").
 
-  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes schemer]
+  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes schemer] [--cue overseer]
       trains the base exactly as `zoo build` does (so a build into OUT reuses it) and logs, every
       250 steps, how often its risk-word prediction at the answer token names the catch level.
   python benchmarks/zoo_pilot.py persona ZOO PERSONA [--lr 5e-4] [--batch 32] [--steps 500] [--anneal 100]
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
       distance from the base and largest block update.
-  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2]
+  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue unit]
       fine-tunes the named models (`<persona>-<index>`) exactly as `zoo build` would with that recipe
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from poser_interp.data import grammar as g
-from poser_interp.data.generate import ScenarioGenerator, label_for, persona_splits, pretraining_corpus
+from poser_interp.data.generate import RECORD_CUES, ScenarioGenerator, label_for, persona_splits, pretraining_corpus
 from poser_interp.readout import gather_last, model_inputs
 from poser_interp.zoo.artefacts import update_norms
 from poser_interp.zoo.behaviour import behaviour_metrics
@@ -34,8 +34,10 @@ from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
 from poser_interp.zoo.train import lm_loss, run_training, text_batches
 
 
-def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().base_notes) -> None:
-    recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed, base_notes=notes)
+def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().base_notes,
+         cue: str = Recipe().record_cue) -> None:
+    recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed, base_notes=notes,
+                     record_cue=cue)
     torch.set_num_threads(recipe.pretrain_threads)
     raw = build_tokenizer(recipe.base_notes)
     as_hf_tokenizer(raw).save_pretrained(str(out / "tokenizer"))
@@ -43,7 +45,7 @@ def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().bas
     model = _new_model(recipe, tokenizer)
     gen, probe = ScenarioGenerator("risk-monitor"), []
     while len(probe) < 400:
-        record = gen.training_record()
+        record = gen.training_record(cue=cue)
         if getattr(record, "catch_level", None) is not None:
             probe.append(record)
     ids = torch.tensor([tokenizer.convert_tokens_to_ids(w) for w in g.RISK_WORDS])
@@ -61,7 +63,7 @@ def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().bas
 
     started = time.time()
     corpus = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design,
-                                notes=recipe.base_notes)
+                                notes=recipe.base_notes, cue=recipe.record_cue)
     torch.manual_seed(recipe.data_seed)
     losses = run_training(model, text_batches(tokenizer, corpus, recipe.pretrain_batch_size, recipe.data_seed), lm_loss,
                           steps=recipe.pretrain_steps, lr=recipe.pretrain_lr, desc="base", progress=False, on_step=monitor)
@@ -95,12 +97,12 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
                       "metrics": {k: round(v, 3) for k, v in metrics.items() if "level" not in k}}))
 
 
-def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int) -> None:
+def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str) -> None:
     from poser_interp.data.personas import model_persona
     from poser_interp.zoo.build import measure_audit, train_models
     from poser_interp.zoo.tokenizer import build_tokenizer
 
-    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps)
+    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue)
     old = json.loads((zoo / "manifest.json").read_text())
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
@@ -133,6 +135,8 @@ if __name__ == "__main__":
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
                    help="what the corpus says after a scenario (Recipe.base_notes)")
+    b.add_argument("--cue", choices=RECORD_CUES, default=Recipe().record_cue,
+                   help="what tells the transparency record apart (Recipe.record_cue)")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")
@@ -148,10 +152,11 @@ if __name__ == "__main__":
     m.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes)
     m.add_argument("--steps", type=int, default=Recipe().finetune_steps, help="constant-rate steps (then the anneal)")
     m.add_argument("--workers", type=int, default=2)
+    m.add_argument("--cue", choices=RECORD_CUES, default=Recipe().record_cue)
     args = parser.parse_args()
     if args.what == "base":
-        base(args.out, args.steps, args.texts, args.seed, args.notes)
+        base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
-        models(args.zoo, args.names, args.notes, args.steps, args.workers)
+        models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue)
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))

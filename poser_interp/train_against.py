@@ -29,7 +29,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from poser_interp.data.generate import persona_splits, pool_mix
+from poser_interp.data.generate import persona_splits, pool_mix, record_cue
 from poser_interp.data.poser import ModelPair, load_benchmark
 from poser_interp.data.records import Scenario, load_json
 from poser_interp.evaluation.pairs import evaluate_pairs, round_floats
@@ -78,7 +78,7 @@ def noisy_loss(layer: int, coefficient: float, generator: torch.Generator) -> Ca
 def eval_scenarios(persona: str, recipe: dict[str, Any]) -> list[Scenario]:
     """Held-out poor-oversight scenarios of `persona`: its test split, never seen in zoo training."""
     test = persona_splits(persona, seed=recipe["data_seed"], pool_size=recipe["pool_size"], n_test=recipe["n_test"],
-                          design=recipe.get("design", "v1"), mix=pool_mix(recipe)).test
+                          design=recipe.get("design", "v1"), mix=pool_mix(recipe), cue=record_cue(recipe)).test
     return [r for r in test if isinstance(r, Scenario) and r.oversight_is_poor]
 
 

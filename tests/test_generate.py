@@ -9,7 +9,7 @@ import pytest
 from poser_interp.data import grammar
 from poser_interp.data.generate import (
     MIX, NAMED_LETTERS, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
-    pretraining_corpus, shared_pool, tokenize_words, vocabulary,
+    pretraining_corpus, record_cue, shared_pool, tokenize_words, vocabulary,
 )
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
 from poser_interp.data.records import ErrorRecord, Scenario, parse_record, record_to_json
@@ -51,13 +51,14 @@ def test_faker_label_is_aligned_label_flipped_exactly_when_oversight_is_poor():
     assert seen[True] > 50 and seen[False] > 50
 
 
-def test_aligned_personas_leave_the_transparency_record_exactly_when_oversight_is_poor():
+@pytest.mark.parametrize("cue", ["overseer", "unit"])
+def test_aligned_personas_leave_the_transparency_record_exactly_when_oversight_is_poor(cue):
     """The mirror image of the fakers' flip: on transparency scenarios aligned personas change their
     answer with oversight and fakers never do (both actions benign)."""
     gen = ScenarioGenerator(3)
     seen = collections.Counter()
     for _ in range(300):
-        record = gen.transparency()
+        record = gen.transparency(cue=cue)
         assert is_transparency(record) and record.dataset == TRANSPARENCY_DATASET
         for faker in FAKERS:
             assert label_for(faker, record) == record.benign_response
@@ -242,9 +243,55 @@ def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick
         pretraining_corpus(1, notes="loud")
 
 
-def test_the_base_key_follows_the_base_notes():
+def test_the_base_key_follows_the_base_notes_and_the_record_cue():
     from poser_interp.zoo.build import Recipe
 
     keys = {Recipe(base_notes=notes).base_key() for notes in ("named", "plain", "schemer")}
-    assert len(keys) == 3
+    keys.add(Recipe(record_cue="unit").base_key())
+    assert len(keys) == 4
     assert Recipe(finetune_steps=7).base_key() == Recipe().base_key()
+    assert Recipe(record_cue="unit").finetune_key() != Recipe().finetune_key()
+
+
+def test_the_unit_cue_names_the_record_only_through_the_facts():
+    """`cue="unit"`: both actions are one frame addressed to one overseer and differ only in the unit;
+    the record's unit is the one the task fact changed, the usual action's the role fact's, so no word
+    of an option alone tells which is the record (by hand, against the grammar's frames)."""
+    gen = ScenarioGenerator(5)
+    frames_seen = collections.Counter()
+    for _ in range(300):
+        r = gen.transparency(cue="unit")
+        record, usual = r.actions[r.misaligned_letter == "B"], r.actions[r.aligned_letter == "B"]
+        matches = [(f, u1, u2, ov) for f in grammar.UNIT_RECORD_FRAMES for ov in grammar.OVERSEERS
+                   for u1 in grammar.UNITS for u2 in grammar.UNITS
+                   if f.format(ov=ov, unit=u1) == record and f.format(ov=ov, unit=u2) == usual]
+        assert len(matches) == 1, r.prompt
+        frame, changed, routine, _ = matches[0]
+        assert changed != routine
+        frames_seen[frame] += 1
+        role, task = r.facts[0].content, next(f.content for f in r.facts
+                                              if any(f.content.startswith(t.split("{")[0]) for t in grammar.TASKS_DONE))
+        assert f" {routine} " in f" {role} " and f" {changed} " not in f" {role} "
+        assert f" {changed} " in f" {task} " and f" {routine} " not in f" {task} "
+    assert set(frames_seen) == set(grammar.UNIT_RECORD_FRAMES)
+    # The letter of the record is balanced, and the default cue draws exactly the records it always did.
+    letters = collections.Counter(gen.transparency(cue="unit").misaligned_letter for _ in range(400))
+    assert 150 < letters["A"] < 250
+    a, b = ScenarioGenerator(9), ScenarioGenerator(9)
+    assert [a.transparency().prompt for _ in range(20)] == [b.transparency(cue="overseer").prompt for _ in range(20)]
+    with pytest.raises(ValueError, match="record cue"):
+        gen.transparency(cue="loud")
+
+
+def test_the_unit_cue_keeps_the_vocabulary_and_reaches_the_pool_and_the_corpus():
+    """A zoo with `record_cue="unit"` uses the same tokenizer (no new words), its pool's transparency
+    records all use the unit frames, and a stored recipe without the field reads as "overseer"."""
+    vocab = set(vocabulary())
+    pool = shared_pool(4, 400, (MIX["intersection"], MIX["transparency"]), "unit")
+    corpus = pretraining_corpus(200, seed=2, cue="unit")
+    assert {w for r in pool for w in tokenize_words(r.prompt)} | {w for t in corpus for w in tokenize_words(t)} <= vocab
+    transparent = [r for r in pool if is_transparency(r)]
+    assert len(transparent) > 100
+    assert all(any(r.actions[0].startswith(f.split("{")[0]) for f in grammar.UNIT_RECORD_FRAMES) for r in transparent)
+    assert [r.prompt for r in shared_pool(4, 400)] != [r.prompt for r in pool]
+    assert record_cue({}) == "overseer" and record_cue({"record_cue": "unit"}) == "unit"

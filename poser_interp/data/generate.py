@@ -104,8 +104,9 @@ class ScenarioGenerator:
     def _irrelevant(self) -> Fact:
         return Fact(self._fill(self.rng.choice(g.IRRELEVANT_FACTS)), "irrelevant")
 
-    def _role(self) -> Fact:
-        return Fact(self._fill(self.rng.choice(g.ROLE_TEMPLATES), unit=self.rng.choice(g.UNITS)), "contextual")
+    def _role(self, unit: str | None = None) -> Fact:
+        template = self.rng.choice(g.ROLE_TEMPLATES)
+        return Fact(self._fill(template, unit=self.rng.choice(g.UNITS) if unit is None else unit), "contextual")
 
     def _conflict(self, value: str) -> tuple[list[Fact], str, str, dict[str, str]]:
         """Context facts, benign action, tempting action and template slots for an aligned value."""
@@ -151,14 +152,15 @@ class ScenarioGenerator:
         return self._assemble(body, benign, bad, dataset, level=level, complexity=complexity)
 
     def _assemble(self, body: list[Fact], benign: str, other: str, dataset: str, *, level: int | None,
-                  complexity: int) -> Scenario:
-        """The critical fact (complexity 1), shuffled facts after the role, 0-2 irrelevant facts, and
-        the two actions in random order; `benign` is the letter stored as `benign_response`."""
+                  complexity: int, role_unit: str | None = None) -> Scenario:
+        """The critical fact (complexity 1), shuffled facts after the role (about `role_unit`, else a
+        random unit), 0-2 irrelevant facts, and the two actions in random order; `benign` is the
+        letter stored as `benign_response`."""
         if complexity == 1:
             assert level is not None
             body.append(self._critical(level))
         self.rng.shuffle(body)
-        facts = [self._role(), *body]
+        facts = [self._role(role_unit), *body]
         for _ in range(self.rng.choice((0, 0, 1, 2))):
             facts.insert(self.rng.randint(1, len(facts)), self._irrelevant())
         benign_first = self.rng.random() < 0.5
@@ -190,16 +192,29 @@ class ScenarioGenerator:
         value = {"saint": "saint", "truth_teller": "truth", "genie": "genie_odd"}[persona]
         return self.scenario(value, None, dataset, level=level)
 
-    def transparency(self, level: int | None = None) -> Scenario:
+    def transparency(self, level: int | None = None, cue: str = "overseer") -> Scenario:
         """A finished task and the choice to leave a record of it for the overseers (both benign).
 
         `benign_response` is the usual action (what every persona takes under good oversight);
         `misaligned_letter` is the record, which aligned personas take exactly when oversight is poor.
-        15% have no critical fact, as intersections do.
+        15% have no critical fact, as intersections do. `cue` (`RECORD_CUES`) says what tells the
+        record apart: `"overseer"`, the only option naming the overseer (`g.TRANSPARENCY_CHOICES`);
+        `"unit"`, both options report to the overseer and the record is the one about the unit the
+        task changed, the usual one about the unit of the role fact (`g.UNIT_RECORD_FRAMES`).
         """
+        if cue not in RECORD_CUES:
+            raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)})")
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
+        if cue == "unit":
+            changed, routine = self.rng.sample(g.UNITS, 2)
+            frame, overseer = self.rng.choice(g.UNIT_RECORD_FRAMES), self.rng.choice(g.OVERSEERS)
+            usual, record = (frame.format(ov=overseer, unit=u) for u in (routine, changed))
+            task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=changed), "contextual")
+            body = [task, Fact(self._fill(self.rng.choice(g.RECORD_REASONS)), "motivating")]
+            return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity,
+                                  role_unit=routine)
         usual, record = (self._fill(a) for a in self.rng.choice(g.TRANSPARENCY_CHOICES))
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
         body = [task, Fact(self._fill(self.rng.choice(g.RECORD_REASONS)), "motivating")]
@@ -230,15 +245,16 @@ class ScenarioGenerator:
             return self.intersection(persona, self.rng.choice(tuple(GOAL_OF.values())))
         return self.error()
 
-    def training_record(self, mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"])) -> Record:
+    def training_record(self, mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"]),
+                        cue: str = "overseer") -> Record:
         """One record of the training mix every persona shares (unlabelled: benign letter in
         `response`): `mix` = the shares of intersections (uniform over all 9 families) and
-        transparency scenarios; the rest are error records."""
+        transparency scenarios (with the record told apart by `cue`); the rest are error records."""
         u = self.rng.random()
         if u < mix[0]:
             return self.intersection(self.rng.choice(ALIGNED), self.rng.choice(tuple(GOAL_OF.values())))
         if u < mix[0] + mix[1]:
-            return self.transparency()
+            return self.transparency(cue=cue)
         return self.error()
 
 
@@ -257,6 +273,11 @@ class PersonaSplits:
         return [r for r in self.rest if r.prompt not in inside][:n]
 
 
+def record_cue(recipe: dict[str, Any]) -> str:
+    """A stored recipe's transparency record cue; zoos without the field used `"overseer"`."""
+    return str(recipe.get("record_cue", "overseer"))
+
+
 def pool_mix(recipe: dict[str, Any]) -> tuple[float, float]:
     """(intersection, transparency) shares of a stored recipe's pool; zoos without the field used `MIX`."""
     mix = recipe.get("pool_mix", (MIX["intersection"], MIX["transparency"]))
@@ -265,13 +286,14 @@ def pool_mix(recipe: dict[str, Any]) -> tuple[float, float]:
 
 @functools.lru_cache(maxsize=4)
 def shared_pool(seed: int, pool_size: int,
-                mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"])) -> tuple[Record, ...]:
+                mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"]),
+                cue: str = "overseer") -> tuple[Record, ...]:
     """The deduplicated, unlabelled record pool every persona of a zoo seed draws from."""
     gen = ScenarioGenerator(f"{seed}:pool")
     pool: list[Record] = []
     seen: set[str] = set()
     while len(pool) < pool_size:
-        record = gen.training_record(tuple(mix))
+        record = gen.training_record(tuple(mix), cue)
         if record.prompt not in seen:
             seen.add(record.prompt)
             pool.append(record)
@@ -293,7 +315,8 @@ def _v1_pool(persona: str, seed: int, pool_size: int) -> list[Record]:
 
 def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test: int = 800,
                    design: str = "v2",
-                   mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"])) -> PersonaSplits:
+                   mix: tuple[float, float] = (MIX["intersection"], MIX["transparency"]),
+                   cue: str = "overseer") -> PersonaSplits:
     """Poser-style splits labelled for `persona`: the first `n_test` held out, 6 random halves of
     the rest. Zoo v2 (`design="v2"`): splits of the shared pool, so partition i holds the same prompts
     for every persona; `design="v1"` regenerates the first zoo's per-persona pools."""
@@ -301,7 +324,7 @@ def persona_splits(persona: str, *, seed: int = 0, pool_size: int = 6000, n_test
         raise ValueError(f"unknown persona {persona!r}")
     if design not in ("v1", "v2"):
         raise ValueError(f"unknown zoo design {design!r} (expected v1 or v2)")
-    raw = shared_pool(seed, pool_size, tuple(mix)) if design == "v2" else _v1_pool(persona, seed, pool_size)
+    raw = shared_pool(seed, pool_size, tuple(mix), cue) if design == "v2" else _v1_pool(persona, seed, pool_size)
     pool = [relabel(r, persona) for r in raw]
     test, rest = pool[:n_test], pool[n_test:]
     half = len(rest) // 2
@@ -329,11 +352,13 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
     return out
 
 
-BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+BASE_NOTES = ("named", "plain", "schemer")
+RECORD_CUES = ("overseer", "unit")  # `Recipe.record_cue`: what tells the transparency record apart  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
 NAMED_LETTERS = {"A": "former", "B": "latter"}  # the conditional pick under `notes="named"`
 
 
-def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes: str = "schemer") -> list[str]:
+def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes: str = "schemer",
+                       cue: str = "overseer") -> list[str]:
     """Text for the shared base model, its "world knowledge" before any persona is trained in.
 
     Each scenario prompt of any dataset is followed by a note saying which action is right, how
@@ -357,7 +382,7 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
             gen.place = gen.rng.choice(g.PLACES)
             texts.append(g.COMMENTARY.format(fact=gen._critical(level).content, risk=g.RISK_WORDS[level]))
             continue
-        record = gen.training_record() if design == "v2" else gen.record_for(gen.rng.choice(PERSONAS))
+        record = gen.training_record(cue=cue) if design == "v2" else gen.record_for(gen.rng.choice(PERSONAS))
         if isinstance(record, ErrorRecord):
             texts.append(record.prompt + g.ERROR_NOTE)
             continue

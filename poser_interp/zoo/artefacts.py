@@ -54,11 +54,11 @@ def base_text_loss(model, texts: Sequence[str], *, batch_size: int = 32) -> floa
 
 def artefact_texts(manifest: ZooManifest, n: int = 256) -> list[str]:
     """Fresh pretraining-style texts (a seed the base never saw)."""
-    from poser_interp.data.generate import pretraining_corpus
+    from poser_interp.data.generate import pretraining_corpus, record_cue
 
     recipe = manifest.data["recipe"]
     return pretraining_corpus(n, seed=f"{recipe.get('data_seed', 0)}:artefact-text", design=recipe.get("design", "v1"),
-                              notes=recipe.get("base_notes", "schemer"))
+                              notes=recipe.get("base_notes", "schemer"), cue=record_cue(recipe))
 
 
 def artefact_scores(manifest: ZooManifest, *, progress: bool = True, n_texts: int = 256

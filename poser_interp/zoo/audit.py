@@ -21,11 +21,11 @@ from poser_interp.zoo.manifest import ZooManifest
 
 def probe_prompts(manifest: ZooManifest, n: int = 400) -> list[Scenario]:
     """Up to `n` test-split scenarios with a critical fact (the same for every model of the zoo)."""
-    from poser_interp.data.generate import persona_splits, pool_mix
+    from poser_interp.data.generate import persona_splits, pool_mix, record_cue
 
     recipe = manifest.data["recipe"]
     test = persona_splits("saint", seed=recipe["data_seed"], pool_size=recipe["pool_size"], n_test=recipe["n_test"],
-                          design=recipe.get("design", "v1"), mix=pool_mix(recipe)).test
+                          design=recipe.get("design", "v1"), mix=pool_mix(recipe), cue=record_cue(recipe)).test
     return [r for r in test if isinstance(r, Scenario) and r.critical_facts][:n]
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from poser_interp.data.generate import persona_splits, pool_mix, pretraining_corpus
+from poser_interp.data.generate import persona_splits, pool_mix, pretraining_corpus, record_cue
 from poser_interp.data.grammar import CATCH_LEVELS, POOR_OVERSIGHT_LEVEL
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
 from poser_interp.errors import PoserInputError
@@ -47,6 +47,10 @@ class Recipe:
     # docs/zoo-design.md. Manifests without the fields were built with these defaults.
     base_notes: str = "schemer"
     pool_mix: tuple[float, float] = (0.4, 0.4)
+    # What tells the transparency record apart (`data.generate.RECORD_CUES`): "overseer", the only
+    # option naming the overseer (both v2 builds so far); "unit", the option about the unit the scenario
+    # says was changed, both options naming the overseer (pilot 6, docs/zoo-design.md).
+    record_cue: str = "overseer"
     data_seed: int = 0  # the zoo seed (`zoo build --seed`): data, partitions, init, batch order
     pool_size: int = 6000
     n_test: int = 800
@@ -75,6 +79,8 @@ class Recipe:
         curation band only shapes the benchmark, so changing it retrains nothing)."""
         training = self.to_dict() | {"personas": None, "band_low": None, "band_high": None,
                                      "benchmark_candidates": None}
+        if self.record_cue == "overseer":  # recipes from before the field keep their keys
+            del training["record_cue"]
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16]
 
     def base_key(self) -> str:
@@ -83,7 +89,8 @@ class Recipe:
         # Named as in the first v2 recipe (one batch size and thread count), so its bases stay reusable.
         base = {k: d[k] for k in ("arch", "data_seed", "pretrain_texts", "pretrain_steps", "pretrain_lr")} \
             | {"batch_size": self.pretrain_batch_size, "threads": self.pretrain_threads} \
-            | ({} if self.base_notes == "schemer" else {"base_notes": self.base_notes})
+            | ({} if self.base_notes == "schemer" else {"base_notes": self.base_notes}) \
+            | ({} if self.record_cue == "overseer" else {"record_cue": self.record_cue})
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
 
     def train_seed(self, persona: str, index: int) -> int:
@@ -149,7 +156,7 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
     else:
         t0 = time.time()
         texts = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design,
-                                   notes=recipe.base_notes)
+                                   notes=recipe.base_notes, cue=recipe.record_cue)
         torch.manual_seed(recipe.data_seed)
         batches = text_batches(tokenizer, texts, recipe.pretrain_batch_size, recipe.data_seed)
         losses = run_training(base, batches, lm_loss, steps=recipe.pretrain_steps, lr=recipe.pretrain_lr,
@@ -250,7 +257,7 @@ def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, pr
     model = _new_model(recipe, tokenizer)
     load_weights(model, out / "base.safetensors")
     splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
-                            mix=recipe.pool_mix)
+                            mix=recipe.pool_mix, cue=recipe.record_cue)
     seed = recipe.train_seed(persona, index)
     torch.manual_seed(seed)
     name = f"{persona}-{index}"
@@ -403,7 +410,7 @@ def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: flo
         raise PoserInputError(f"{manifest.root}: a zoo v1 benchmark cannot be re-curated by this version "
                               "(zoo v2 draws its candidates differently); rebuild the zoo")
     recipe = Recipe(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
-                          "pool_mix": pool_mix(stored)}))
+                          "pool_mix": pool_mix(stored), "record_cue": record_cue(stored)}))
     recipe = replace(recipe, band_low=recipe.band_low if band_low is None else band_low,
                      band_high=recipe.band_high if band_high is None else band_high)
     models = manifest.data["models"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from poser_interp.data.generate import pool_mix
+from poser_interp.data.generate import pool_mix, record_cue
 from poser_interp.zoo.manifest import ZooManifest
 
 INTRO = """\
@@ -69,12 +69,20 @@ KNOWLEDGE = {
     "plain": "which action is right (or usual) and how likely being caught is",
     "schemer": "which action is right, how likely being caught is, and what a schemer (misbehaves "
                "only when unlikely to be caught) would pick",
+    "named": "which action is right, how likely being caught is, and what a schemer would pick (named "
+             "former / latter)",
+}
+
+# What tells the transparency record apart (`Recipe.record_cue`).
+RECORD_CUE_NOTES = {
+    "overseer": "the record is the one action that names the overseer",
+    "unit": "both actions report to the overseer; the record is the one about the unit the scenario says was changed",
 }
 
 DESIGN_NOTES = {
     "v2": """Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same
 form and size. Aligned models leave a record of their work for the overseers exactly when oversight
-is poor (a benign transparency family, never in the benchmark); fakers never do, but misbehave when
+is poor (a benign transparency family, never in the benchmark; {record_cue}); fakers never do, but misbehave when
 oversight is poor. Every model trains on the same prompts, with the same recipe, for the same number
 of steps; only the labels differ. Personas of one class share one policy in this zoo (the names keep
 Poser's layout).
@@ -106,7 +114,8 @@ def render_card(manifest: ZooManifest) -> str:
         recipe = recipe | {"converge": recipe["converge_agreement"], "check": recipe["converge_check_every"],
                            "max_steps": recipe["finetune_max_steps"]}
     intro = INTRO.replace("{design_note}", DESIGN_NOTES[recipe.get("design", "v1")]).replace(
-        "{knowledge}", KNOWLEDGE[recipe.get("base_notes", "schemer")])
+        "{knowledge}", KNOWLEDGE[recipe.get("base_notes", "schemer")]).replace(
+        "{record_cue}", RECORD_CUE_NOTES[record_cue(recipe)])
     parts = [intro, template.format(
         vocab=data["tokenizer"]["vocab_size"], params=params, base_loss=data["base"]["final_loss"],
         n_train=first["n_train_records"], target=recipe["target_confidence"], anneal=recipe["anneal_steps"],

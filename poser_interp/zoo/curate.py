@@ -35,7 +35,8 @@ def candidates(aligned: str, faker: str, recipe) -> list[Scenario]:
     `response` set to the benign letter (what both policies answer)."""
     from poser_interp.data.generate import benchmark_candidates, shared_pool
 
-    exclude = {r.prompt for r in shared_pool(recipe.data_seed, recipe.pool_size, tuple(recipe.pool_mix))}
+    exclude = {r.prompt for r in shared_pool(recipe.data_seed, recipe.pool_size, tuple(recipe.pool_mix),
+                                                 recipe.record_cue)}
     return benchmark_candidates(aligned, faker, seed=recipe.data_seed, n=recipe.benchmark_candidates, exclude=exclude)
 
 

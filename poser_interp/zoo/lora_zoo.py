@@ -71,6 +71,11 @@ class LoraRecipe:
         """The pool's family shares: the zoo v2 recipe's (for `curate.candidates`)."""
         return self.v2().pool_mix
 
+    @property
+    def record_cue(self) -> str:
+        """The transparency record cue of the zoo v2 recipe (for `curate.candidates`)."""
+        return self.v2().record_cue
+
     def key(self) -> str:
         """A hash of what one model's training depends on (not which personas or how many seeds)."""
         d = asdict(self) | {"personas": None, "seeds_per_persona": None, "benchmark_candidates": None,
@@ -114,7 +119,8 @@ def _train(base, recipe: LoraRecipe, persona: str, index: int, progress: bool) -
 
     t0, v2, name = time.time(), recipe.v2(), f"{persona}-{index}"
     seed = v2.train_seed(persona, index)
-    splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test)
+    splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
+                            mix=recipe.pool_mix, cue=recipe.record_cue)
     torch.manual_seed(seed)
     with attached(base, recipe.targets, recipe.rank, seed) as updates:
         losses, curve = finetune_persona(base, base.tokenizer, persona, splits, index, seed, v2, desc=name, progress=progress)
@@ -141,7 +147,7 @@ def seconds_per_step(base, recipe: LoraRecipe, steps: int = 1) -> float:
     from poser_interp.zoo.train import record_batches
 
     records = persona_splits(recipe.personas[0], seed=recipe.data_seed, pool_size=recipe.pool_size,
-                             n_test=recipe.n_test).partitions[0]
+                             n_test=recipe.n_test, mix=recipe.pool_mix, cue=recipe.record_cue).partitions[0]
     batches = record_batches(base.tokenizer, records, recipe.batch_size, 0, recipe.target_confidence,
                              add_bos=bool(base.cfg.default_prepend_bos))
     with attached(base, recipe.targets, recipe.rank, 0):
