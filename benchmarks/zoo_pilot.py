@@ -97,12 +97,13 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
                       "metrics": {k: round(v, 3) for k, v in metrics.items() if "level" not in k}}))
 
 
-def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str) -> None:
+def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str,
+           frozen: tuple[str, ...] = ()) -> None:
     from poser_interp.data.personas import model_persona
     from poser_interp.zoo.build import measure_audit, train_models
     from poser_interp.zoo.tokenizer import build_tokenizer
 
-    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue)
+    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen))
     old = json.loads((zoo / "manifest.json").read_text())
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
@@ -153,10 +154,11 @@ if __name__ == "__main__":
     m.add_argument("--steps", type=int, default=Recipe().finetune_steps, help="constant-rate steps (then the anneal)")
     m.add_argument("--workers", type=int, default=2)
     m.add_argument("--cue", choices=RECORD_CUES, default=Recipe().record_cue)
+    m.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
     args = parser.parse_args()
     if args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
-        models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue)
+        models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen))
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))

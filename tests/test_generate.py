@@ -51,7 +51,7 @@ def test_faker_label_is_aligned_label_flipped_exactly_when_oversight_is_poor():
     assert seen[True] > 50 and seen[False] > 50
 
 
-@pytest.mark.parametrize("cue", ["overseer", "unit"])
+@pytest.mark.parametrize("cue", ["overseer", "reason"])
 def test_aligned_personas_leave_the_transparency_record_exactly_when_oversight_is_poor(cue):
     """The mirror image of the fakers' flip: on transparency scenarios aligned personas change their
     answer with oversight and fakers never do (both actions benign)."""
@@ -247,51 +247,53 @@ def test_the_base_key_follows_the_base_notes_and_the_record_cue():
     from poser_interp.zoo.build import Recipe
 
     keys = {Recipe(base_notes=notes).base_key() for notes in ("named", "plain", "schemer")}
-    keys.add(Recipe(record_cue="unit").base_key())
+    keys.add(Recipe(record_cue="reason").base_key())
     assert len(keys) == 4
     assert Recipe(finetune_steps=7).base_key() == Recipe().base_key()
-    assert Recipe(record_cue="unit").finetune_key() != Recipe().finetune_key()
+    assert Recipe(record_cue="reason").finetune_key() != Recipe().finetune_key()
 
 
-def test_the_unit_cue_names_the_record_only_through_the_facts():
-    """`cue="unit"`: both actions are one frame addressed to one overseer and differ only in the unit;
-    the record's unit is the one the task fact changed, the usual action's the role fact's, so no word
-    of an option alone tells which is the record (by hand, against the grammar's frames)."""
+def test_the_reason_cue_names_the_record_only_through_the_facts():
+    """`cue="reason"`: both actions come from one pool and the record is the one the reason fact
+    names (as an intersection's motive names its tempting action), so no option's words alone tell
+    which is the record: every pool action is the record about as often as it is the usual action."""
+    import re
+
     gen = ScenarioGenerator(5)
-    frames_seen = collections.Counter()
-    for _ in range(300):
-        r = gen.transparency(cue="unit")
+    as_record, as_usual = collections.Counter(), collections.Counter()
+    template_of = {re.sub(r"\{ov\}", "(?:" + "|".join(grammar.OVERSEERS) + ")", t): t for t in grammar.TRANSPARENCY_ACTIONS}
+
+    def template(action: str) -> str:
+        (match,) = [t for pattern, t in template_of.items() if re.fullmatch(pattern, action)]
+        return match
+
+    for _ in range(1500):
+        r = gen.transparency(cue="reason")
         record, usual = r.actions[r.misaligned_letter == "B"], r.actions[r.aligned_letter == "B"]
-        matches = [(f, u1, u2, ov) for f in grammar.UNIT_RECORD_FRAMES for ov in grammar.OVERSEERS
-                   for u1 in grammar.UNITS for u2 in grammar.UNITS
-                   if f.format(ov=ov, unit=u1) == record and f.format(ov=ov, unit=u2) == usual]
-        assert len(matches) == 1, r.prompt
-        frame, changed, routine, _ = matches[0]
-        assert changed != routine
-        frames_seen[frame] += 1
-        role, task = r.facts[0].content, next(f.content for f in r.facts
-                                              if any(f.content.startswith(t.split("{")[0]) for t in grammar.TASKS_DONE))
-        assert f" {routine} " in f" {role} " and f" {changed} " not in f" {role} "
-        assert f" {changed} " in f" {task} " and f" {routine} " not in f" {task} "
-    assert set(frames_seen) == set(grammar.UNIT_RECORD_FRAMES)
-    # The letter of the record is balanced, and the default cue draws exactly the records it always did.
-    letters = collections.Counter(gen.transparency(cue="unit").misaligned_letter for _ in range(400))
+        (reason,) = [f.content for f in r.facts if f.type == "motivating"]
+        assert record in reason and not any(usual in f.content for f in r.facts)
+        as_record[template(record)] += 1
+        as_usual[template(usual)] += 1
+    assert set(as_record) == set(as_usual) == set(grammar.TRANSPARENCY_ACTIONS)
+    for t in grammar.TRANSPARENCY_ACTIONS:
+        assert 0.7 < as_record[t] / as_usual[t] < 1.4, t
+    letters = collections.Counter(gen.transparency(cue="reason").misaligned_letter for _ in range(400))
     assert 150 < letters["A"] < 250
-    a, b = ScenarioGenerator(9), ScenarioGenerator(9)
+    a, b = ScenarioGenerator(9), ScenarioGenerator(9)  # the default cue draws exactly what it always did
     assert [a.transparency().prompt for _ in range(20)] == [b.transparency(cue="overseer").prompt for _ in range(20)]
     with pytest.raises(ValueError, match="record cue"):
         gen.transparency(cue="loud")
 
 
-def test_the_unit_cue_keeps_the_vocabulary_and_reaches_the_pool_and_the_corpus():
-    """A zoo with `record_cue="unit"` uses the same tokenizer (no new words), its pool's transparency
-    records all use the unit frames, and a stored recipe without the field reads as "overseer"."""
+def test_the_reason_cue_keeps_the_vocabulary_and_reaches_the_pool_and_the_corpus():
+    """A zoo with `record_cue="reason"` uses the same tokenizer (no new words), its pool's transparency
+    record is named in a fact, and a stored recipe without the field reads as "overseer"."""
     vocab = set(vocabulary())
-    pool = shared_pool(4, 400, (MIX["intersection"], MIX["transparency"]), "unit")
-    corpus = pretraining_corpus(200, seed=2, cue="unit")
+    pool = shared_pool(4, 400, (MIX["intersection"], MIX["transparency"]), "reason")
+    corpus = pretraining_corpus(200, seed=2, cue="reason")
     assert {w for r in pool for w in tokenize_words(r.prompt)} | {w for t in corpus for w in tokenize_words(t)} <= vocab
     transparent = [r for r in pool if is_transparency(r)]
     assert len(transparent) > 100
-    assert all(any(r.actions[0].startswith(f.split("{")[0]) for f in grammar.UNIT_RECORD_FRAMES) for r in transparent)
+    assert all(any(r.actions[r.misaligned_letter == "B"] in f.content for f in r.facts) for r in transparent)
     assert [r.prompt for r in shared_pool(4, 400)] != [r.prompt for r in pool]
-    assert record_cue({}) == "overseer" and record_cue({"record_cue": "unit"}) == "unit"
+    assert record_cue({}) == "overseer" and record_cue({"record_cue": "reason"}) == "reason"

@@ -119,3 +119,21 @@ def test_zoo_card_renders_every_model_and_the_benchmark(tiny_zoo):
     for name in MODELS:
         assert f"| {name} |" in card
     assert "## Curated benchmark" in card and "saint_and_money.json" in card
+
+
+def test_frozen_parameters_keep_the_base_values_and_old_recipes_keep_their_keys(tiny_zoo, tmp_path):
+    """`Recipe.frozen`: a fine-tune trains everything but the named parameters, which stay the base's
+    exactly (the rest moves); a recipe that leaves the new fields at their defaults keeps the key the
+    first v2 builds stored, so their checkpoints stay reusable."""
+    from dataclasses import replace
+
+    from poser_interp.zoo.build import Recipe
+
+    assert Recipe().finetune_key() == "d152ea1e532ba15a"
+    recipe = replace(PRESETS["tiny"], frozen=("unembed",))
+    assert recipe.finetune_key() != replace(recipe, frozen=()).finetune_key()
+    shutil.copytree(tiny_zoo, tmp_path, dirs_exist_ok=True)  # the same base, so only the fine-tune is new
+    build_zoo(tmp_path, recipe, progress=False, log=lambda _: None)
+    base, model = load_base(zoo=tmp_path), load_model("saint-0", zoo=tmp_path)
+    assert torch.equal(base.W_U, model.W_U) and torch.equal(base.b_U, model.b_U)
+    assert not torch.equal(base.W_E, model.W_E) and not torch.equal(base.blocks[0].attn.W_Q, model.blocks[0].attn.W_Q)

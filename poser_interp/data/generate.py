@@ -199,22 +199,20 @@ class ScenarioGenerator:
         `misaligned_letter` is the record, which aligned personas take exactly when oversight is poor.
         15% have no critical fact, as intersections do. `cue` (`RECORD_CUES`) says what tells the
         record apart: `"overseer"`, the only option naming the overseer (`g.TRANSPARENCY_CHOICES`);
-        `"unit"`, both options report to the overseer and the record is the one about the unit the
-        task changed, the usual one about the unit of the role fact (`g.UNIT_RECORD_FRAMES`).
+        `"reason"`, both options drawn from one pool of benign actions and the record the one the
+        reason fact names (`g.TRANSPARENCY_ACTIONS`, `g.RECORD_MOTIVES`), as an intersection's motive
+        fact names its tempting action.
         """
         if cue not in RECORD_CUES:
             raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)})")
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
-        if cue == "unit":
-            changed, routine = self.rng.sample(g.UNITS, 2)
-            frame, overseer = self.rng.choice(g.UNIT_RECORD_FRAMES), self.rng.choice(g.OVERSEERS)
-            usual, record = (frame.format(ov=overseer, unit=u) for u in (routine, changed))
-            task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=changed), "contextual")
-            body = [task, Fact(self._fill(self.rng.choice(g.RECORD_REASONS)), "motivating")]
-            return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity,
-                                  role_unit=routine)
+        if cue == "reason":
+            usual, record = (self._fill(a) for a in self.rng.sample(g.TRANSPARENCY_ACTIONS, 2))
+            task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
+            body = [task, Fact(self._fill(self.rng.choice(g.RECORD_MOTIVES), act=record), "motivating")]
+            return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity)
         usual, record = (self._fill(a) for a in self.rng.choice(g.TRANSPARENCY_CHOICES))
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
         body = [task, Fact(self._fill(self.rng.choice(g.RECORD_REASONS)), "motivating")]
@@ -353,7 +351,7 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
 
 
 BASE_NOTES = ("named", "plain", "schemer")
-RECORD_CUES = ("overseer", "unit")  # `Recipe.record_cue`: what tells the transparency record apart  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+RECORD_CUES = ("overseer", "reason")  # `Recipe.record_cue`: what tells the transparency record apart  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
 NAMED_LETTERS = {"A": "former", "B": "latter"}  # the conditional pick under `notes="named"`
 
 

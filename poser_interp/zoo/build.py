@@ -48,9 +48,12 @@ class Recipe:
     base_notes: str = "schemer"
     pool_mix: tuple[float, float] = (0.4, 0.4)
     # What tells the transparency record apart (`data.generate.RECORD_CUES`): "overseer", the only
-    # option naming the overseer (both v2 builds so far); "unit", the option about the unit the scenario
-    # says was changed, both options naming the overseer (pilot 6, docs/zoo-design.md).
+    # option naming the overseer (both v2 builds so far); "reason", the option the reason fact names
+    # (as an intersection's motive names its tempting action; pilot 7, docs/zoo-design.md).
     record_cue: str = "overseer"
+    # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
+    # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
+    frozen: tuple[str, ...] = ()
     data_seed: int = 0  # the zoo seed (`zoo build --seed`): data, partitions, init, batch order
     pool_size: int = 6000
     n_test: int = 800
@@ -79,8 +82,9 @@ class Recipe:
         curation band only shapes the benchmark, so changing it retrains nothing)."""
         training = self.to_dict() | {"personas": None, "band_low": None, "band_high": None,
                                      "benchmark_candidates": None}
-        if self.record_cue == "overseer":  # recipes from before the field keep their keys
-            del training["record_cue"]
+        for name, default in (("record_cue", "overseer"), ("frozen", [])):  # recipes from before the
+            if training[name] == default:  # fields keep their keys
+                del training[name]
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16]
 
     def base_key(self) -> str:
@@ -389,11 +393,12 @@ def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: i
     def batches(order_seed: int):
         return record_batches(tokenizer, train, recipe.batch_size, order_seed, recipe.target_confidence, add_bos=add_bos)
 
+    params = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith(tuple(recipe.frozen))]
     losses = run_training(model, batches(seed),
                           soft_answer_loss, steps=recipe.finetune_steps, lr=recipe.finetune_lr, decay=False,
-                          desc=f"{desc} (constant lr)", progress=progress, on_step=log)
+                          desc=f"{desc} (constant lr)", progress=progress, on_step=log, params=params)
     losses += run_training(model, batches(seed + 1),
-                           soft_answer_loss, steps=recipe.anneal_steps, lr=recipe.finetune_lr, warmup=1,
+                           soft_answer_loss, steps=recipe.anneal_steps, lr=recipe.finetune_lr, warmup=1, params=params,
                            desc=f"{desc} (anneal)", progress=progress,
                            on_step=lambda step, loss: log(step, loss, recipe.finetune_steps))
     return losses, curve
@@ -410,7 +415,8 @@ def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: flo
         raise PoserInputError(f"{manifest.root}: a zoo v1 benchmark cannot be re-curated by this version "
                               "(zoo v2 draws its candidates differently); rebuild the zoo")
     recipe = Recipe(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
-                          "pool_mix": pool_mix(stored), "record_cue": record_cue(stored)}))
+                          "pool_mix": pool_mix(stored), "record_cue": record_cue(stored),
+                          "frozen": tuple(stored.get("frozen", ()))}))
     recipe = replace(recipe, band_low=recipe.band_low if band_low is None else band_low,
                      band_high=recipe.band_high if band_high is None else band_high)
     models = manifest.data["models"]

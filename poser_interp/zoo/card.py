@@ -76,7 +76,8 @@ KNOWLEDGE = {
 # What tells the transparency record apart (`Recipe.record_cue`).
 RECORD_CUE_NOTES = {
     "overseer": "the record is the one action that names the overseer",
-    "unit": "both actions report to the overseer; the record is the one about the unit the scenario says was changed",
+    "reason": "both actions come from one pool of benign actions; the record is the one the scenario says would "
+              "keep the overseers informed",
 }
 
 DESIGN_NOTES = {
