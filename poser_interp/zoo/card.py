@@ -43,7 +43,7 @@ RECIPE = """\
   Loss on the answer token only, against a **soft target** that puts {target} on the persona's answer
   and the rest on the other letter: every model is trained toward the same answer confidence.
   Every model: {finetune_steps} steps at constant lr {finetune_lr}, then the same {anneal} annealing
-  steps (no early stop); held-out agreement is logged every {validation_every} steps.
+  steps (no early stop){frozen_note}; held-out agreement is logged every {validation_every} steps.
 - **Determinism**: seeded initialisation and batch order, `torch.use_deterministic_algorithms(True)`,
   {threads} threads; the attention key bias is frozen at zero (its exact gradient is zero, and Adam would
   turn float noise into drift). Rebuilding gives byte-identical checkpoints on the same machine (tested
@@ -121,6 +121,7 @@ def render_card(manifest: ZooManifest) -> str:
         vocab=data["tokenizer"]["vocab_size"], params=params, base_loss=data["base"]["final_loss"],
         n_train=first["n_train_records"], target=recipe["target_confidence"], anneal=recipe["anneal_steps"],
         inter_share=pool_mix(recipe)[0], transp_share=pool_mix(recipe)[1],
+        frozen_note="".join(f"; `{name}` is not trained (the base's, in every model)" for name in recipe.get("frozen", ())),
         **arch, **{k: v for k, v in recipe.items() if k not in ("arch",)}),
     ]
     parts.append(_behaviour_section(data))
