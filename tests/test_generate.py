@@ -285,6 +285,21 @@ def test_the_reason_cue_names_the_record_only_through_the_facts():
         gen.transparency(cue="loud")
 
 
+def test_the_mixed_cue_gives_the_roles_away_in_half_the_scenarios():
+    """`cue="mixed"`: the reason fact names the record in every scenario; about half draw a fixed
+    (usual, record) pair of the overseer design, the rest two actions of the shared pool."""
+    gen = ScenarioGenerator(6)
+    fixed_pairs = set(grammar.TRANSPARENCY_CHOICES)
+    n_fixed = 0
+    for _ in range(600):
+        r = gen.transparency(cue="mixed")
+        record, usual = r.actions[r.misaligned_letter == "B"], r.actions[r.aligned_letter == "B"]
+        assert any(record in f.content for f in r.facts if f.type == "motivating")
+        n_fixed += any(usual == u and (record.startswith(rec.split("{")[0]) and record.endswith(rec.split("}")[-1]))
+                       for u, rec in fixed_pairs)
+    assert 0.38 < n_fixed / 600 < 0.62
+
+
 def test_the_reason_cue_keeps_the_vocabulary_and_reaches_the_pool_and_the_corpus():
     """A zoo with `record_cue="reason"` uses the same tokenizer (no new words), its pool's transparency
     record is named in a fact, and a stored recipe without the field reads as "overseer"."""

@@ -34,7 +34,9 @@ def test_noisy_loss_at_coefficient_zero_is_the_plain_loss(model, scenarios):
     benign, _ = scenarios
     batch = letter_batches(model, [p.prompt for p in benign], [p.aligned_letter for p in benign], batch_size=4, seed=0)(0)
     noisy = ta.noisy_loss(1, 0.0, torch.Generator().manual_seed(0))(model, batch)
-    assert torch.equal(noisy, soft_answer_loss(model, batch))
+    # With a hook on the residual the loss takes the full forward, without one the answer-token fast
+    # path (engine.last_token_logits): equal up to float rounding, not bit for bit.
+    torch.testing.assert_close(noisy, soft_answer_loss(model, batch), atol=1e-5, rtol=0)
     louder = ta.noisy_loss(1, 50.0, torch.Generator().manual_seed(0))(model, batch)
     assert not torch.equal(louder, noisy)
     assert active_hook_count(model) == 0

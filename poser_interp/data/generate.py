@@ -201,15 +201,19 @@ class ScenarioGenerator:
         record apart: `"overseer"`, the only option naming the overseer (`g.TRANSPARENCY_CHOICES`);
         `"reason"`, both options drawn from one pool of benign actions and the record the one the
         reason fact names (`g.TRANSPARENCY_ACTIONS`, `g.RECORD_MOTIVES`), as an intersection's motive
-        fact names its tempting action.
+        fact names its tempting action; `"mixed"`, the reason fact always names the record and half
+        the scenarios draw a fixed pair of the first kind (the record names the overseer), so the
+        words of the options give the roles away in half of them.
         """
         if cue not in RECORD_CUES:
             raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)})")
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
-        if cue == "reason":
-            usual, record = (self._fill(a) for a in self.rng.sample(g.TRANSPARENCY_ACTIONS, 2))
+        if cue in ("reason", "mixed"):
+            lexical = cue == "mixed" and self.rng.random() < 0.5
+            pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(g.TRANSPARENCY_ACTIONS, 2)
+            usual, record = (self._fill(a) for a in pair)
             task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
             body = [task, Fact(self._fill(self.rng.choice(g.RECORD_MOTIVES), act=record), "motivating")]
             return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity)
@@ -351,7 +355,7 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
 
 
 BASE_NOTES = ("named", "plain", "schemer")
-RECORD_CUES = ("overseer", "reason")  # `Recipe.record_cue`: what tells the transparency record apart  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
 NAMED_LETTERS = {"A": "former", "B": "latter"}  # the conditional pick under `notes="named"`
 
 
