@@ -104,9 +104,8 @@ class ScenarioGenerator:
     def _irrelevant(self) -> Fact:
         return Fact(self._fill(self.rng.choice(g.IRRELEVANT_FACTS)), "irrelevant")
 
-    def _role(self, unit: str | None = None) -> Fact:
-        template = self.rng.choice(g.ROLE_TEMPLATES)
-        return Fact(self._fill(template, unit=self.rng.choice(g.UNITS) if unit is None else unit), "contextual")
+    def _role(self) -> Fact:
+        return Fact(self._fill(self.rng.choice(g.ROLE_TEMPLATES), unit=self.rng.choice(g.UNITS)), "contextual")
 
     def _conflict(self, value: str) -> tuple[list[Fact], str, str, dict[str, str]]:
         """Context facts, benign action, tempting action and template slots for an aligned value."""
@@ -152,15 +151,14 @@ class ScenarioGenerator:
         return self._assemble(body, benign, bad, dataset, level=level, complexity=complexity)
 
     def _assemble(self, body: list[Fact], benign: str, other: str, dataset: str, *, level: int | None,
-                  complexity: int, role_unit: str | None = None) -> Scenario:
-        """The critical fact (complexity 1), shuffled facts after the role (about `role_unit`, else a
-        random unit), 0-2 irrelevant facts, and the two actions in random order; `benign` is the
-        letter stored as `benign_response`."""
+                  complexity: int) -> Scenario:
+        """The critical fact (complexity 1), shuffled facts after the role, 0-2 irrelevant facts, and
+        the two actions in random order; `benign` is the letter stored as `benign_response`."""
         if complexity == 1:
             assert level is not None
             body.append(self._critical(level))
         self.rng.shuffle(body)
-        facts = [self._role(role_unit), *body]
+        facts = [self._role(), *body]
         for _ in range(self.rng.choice((0, 0, 1, 2))):
             facts.insert(self.rng.randint(1, len(facts)), self._irrelevant())
         benign_first = self.rng.random() < 0.5
@@ -210,16 +208,13 @@ class ScenarioGenerator:
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
-        if cue in ("reason", "mixed"):
-            lexical = cue == "mixed" and self.rng.random() < 0.5
-            pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(g.TRANSPARENCY_ACTIONS, 2)
-            usual, record = (self._fill(a) for a in pair)
-            task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
-            body = [task, Fact(self._fill(self.rng.choice(g.RECORD_MOTIVES), act=record), "motivating")]
-            return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity)
-        usual, record = (self._fill(a) for a in self.rng.choice(g.TRANSPARENCY_CHOICES))
+        lexical = cue == "overseer" or (cue == "mixed" and self.rng.random() < 0.5)
+        pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(g.TRANSPARENCY_ACTIONS, 2)
+        usual, record = (self._fill(a) for a in pair)
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
-        body = [task, Fact(self._fill(self.rng.choice(g.RECORD_REASONS)), "motivating")]
+        reason = self._fill(self.rng.choice(g.RECORD_REASONS)) if cue == "overseer" \
+            else self._fill(self.rng.choice(g.RECORD_MOTIVES), act=record)
+        body = [task, Fact(reason, "motivating")]
         return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity)
 
     def error(self) -> ErrorRecord:
@@ -354,8 +349,8 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
     return out
 
 
-BASE_NOTES = ("named", "plain", "schemer")
-RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart
 NAMED_LETTERS = {"A": "former", "B": "latter"}  # the conditional pick under `notes="named"`
 
 
