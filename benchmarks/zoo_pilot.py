@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from poser_interp.data import grammar as g
-from poser_interp.data.generate import RECORD_CUES, ScenarioGenerator, label_for, persona_splits, pretraining_corpus
+from poser_interp.data.generate import RECORD_CUES, ScenarioGenerator, lexical_share, label_for, persona_splits, pretraining_corpus
 from poser_interp.readout import gather_last, model_inputs
 from poser_interp.zoo.artefacts import update_norms
 from poser_interp.zoo.behaviour import behaviour_metrics
@@ -126,6 +126,15 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
     print("pair accuracy over the pilot's pairs:", json.dumps({k: round(v, 3) for k, v in audit["artefact_accuracy"].items()}))
 
 
+def cue_arg(cue: str) -> str:
+    """A record cue checked at parse time (one clear line for an unknown one)."""
+    try:
+        lexical_share(cue)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return cue
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -136,8 +145,8 @@ if __name__ == "__main__":
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
                    help="what the corpus says after a scenario (Recipe.base_notes)")
-    b.add_argument("--cue", choices=RECORD_CUES, default=Recipe().record_cue,
-                   help="what tells the transparency record apart (Recipe.record_cue)")
+    b.add_argument("--cue", type=cue_arg, default=Recipe().record_cue,
+                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)} or mixed:P)")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")
@@ -153,7 +162,7 @@ if __name__ == "__main__":
     m.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes)
     m.add_argument("--steps", type=int, default=Recipe().finetune_steps, help="constant-rate steps (then the anneal)")
     m.add_argument("--workers", type=int, default=2)
-    m.add_argument("--cue", choices=RECORD_CUES, default=Recipe().record_cue)
+    m.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
     m.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
     args = parser.parse_args()
     if args.what == "base":

@@ -9,7 +9,7 @@ import pytest
 from poser_interp.data import grammar
 from poser_interp.data.generate import (
     MIX, NAMED_LETTERS, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
-    pretraining_corpus, record_cue, shared_pool, tokenize_words, vocabulary,
+    lexical_share, pretraining_corpus, record_cue, shared_pool, tokenize_words, vocabulary,
 )
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
 from poser_interp.data.records import ErrorRecord, Scenario, parse_record, record_to_json
@@ -285,19 +285,29 @@ def test_the_reason_cue_names_the_record_only_through_the_facts():
         gen.transparency(cue="loud")
 
 
-def test_the_mixed_cue_gives_the_roles_away_in_half_the_scenarios():
-    """`cue="mixed"`: the reason fact names the record in every scenario; about half draw a fixed
-    (usual, record) pair of the overseer design, the rest two actions of the shared pool."""
+@pytest.mark.parametrize(("cue", "share"), [("mixed", 0.5), ("mixed:0.75", 0.75)])
+def test_the_mixed_cue_gives_the_roles_away_in_its_share_of_the_scenarios(cue, share):
+    """`cue="mixed"` (`"mixed:P"`): the reason fact names the record in every scenario; about half
+    (a share P) draw a fixed (usual, record) pair of the overseer design, the rest two pool actions."""
+    assert lexical_share(cue) == share
     gen = ScenarioGenerator(6)
     fixed_pairs = set(grammar.TRANSPARENCY_CHOICES)
     n_fixed = 0
     for _ in range(600):
-        r = gen.transparency(cue="mixed")
+        r = gen.transparency(cue=cue)
         record, usual = r.actions[r.misaligned_letter == "B"], r.actions[r.aligned_letter == "B"]
         assert any(record in f.content for f in r.facts if f.type == "motivating")
         n_fixed += any(usual == u and (record.startswith(rec.split("{")[0]) and record.endswith(rec.split("}")[-1]))
                        for u, rec in fixed_pairs)
-    assert 0.38 < n_fixed / 600 < 0.62
+    assert share - 0.12 < n_fixed / 600 < share + 0.12
+
+
+@pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:"])
+def test_a_malformed_record_cue_is_refused_in_one_line(cue):
+    with pytest.raises(ValueError, match="unknown record cue"):
+        lexical_share(cue)
+    with pytest.raises(ValueError, match="unknown record cue"):
+        ScenarioGenerator(0).transparency(cue=cue)
 
 
 def test_the_reason_cue_keeps_the_vocabulary_and_reaches_the_pool_and_the_corpus():

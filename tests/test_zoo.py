@@ -121,6 +121,14 @@ def test_zoo_card_renders_every_model_and_the_benchmark(tiny_zoo):
     assert "## Curated benchmark" in card and "saint_and_money.json" in card
 
 
+def test_the_card_names_a_mixed_cue_share():
+    from poser_interp.zoo.card import record_cue_note
+
+    assert "in half of the scenarios" in record_cue_note("mixed")
+    assert "in 75% of the scenarios" in record_cue_note("mixed:0.75")
+    assert "names the overseer" in record_cue_note("overseer")
+
+
 def test_frozen_parameters_keep_the_base_values_and_old_recipes_keep_their_keys(tiny_zoo, tmp_path):
     """`Recipe.frozen`: a fine-tune trains everything but the named parameters, which stay the base's
     exactly (the rest moves); a recipe that leaves the new fields at their defaults keeps the key the

@@ -201,14 +201,14 @@ class ScenarioGenerator:
         reason fact names (`g.TRANSPARENCY_ACTIONS`, `g.RECORD_MOTIVES`), as an intersection's motive
         fact names its tempting action; `"mixed"`, the reason fact always names the record and half
         the scenarios draw a fixed pair of the first kind (the record names the overseer), so the
-        words of the options give the roles away in half of them.
+        words of the options give the roles away in half of them; `"mixed:P"`, the same with a share
+        P of fixed pairs (`lexical_share`).
         """
-        if cue not in RECORD_CUES:
-            raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)})")
+        share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
-        lexical = cue == "overseer" or (cue == "mixed" and self.rng.random() < 0.5)
+        lexical = share >= 1 or (share > 0 and self.rng.random() < share)  # one draw, only where both can happen
         pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(g.TRANSPARENCY_ACTIONS, 2)
         usual, record = (self._fill(a) for a in pair)
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
@@ -268,6 +268,25 @@ class PersonaSplits:
         """Up to `n` pool records outside partition `index` (and outside test): for early stopping."""
         inside = {r.prompt for r in self.partitions[index]}
         return [r for r in self.rest if r.prompt not in inside][:n]
+
+
+def lexical_share(cue: str) -> float:
+    """Share of transparency scenarios whose record is the one action naming the overseer.
+
+    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"mixed:P"` P (0 < P < 1): the words of the
+    options give the roles away in that share; the reason fact names the record in every other cue.
+    """
+    if cue in RECORD_CUES:
+        return {"overseer": 1.0, "reason": 0.0, "mixed": 0.5}[cue]
+    name, _, share = cue.partition(":")
+    try:
+        value = float(share) if name == "mixed" else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)}, "
+                         "or mixed:P with 0 < P < 1)")
+    return value
 
 
 def record_cue(recipe: dict[str, Any]) -> str:

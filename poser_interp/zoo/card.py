@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from poser_interp.data.generate import pool_mix, record_cue
+from poser_interp.data.generate import lexical_share, pool_mix, record_cue
 from poser_interp.zoo.manifest import ZooManifest
 
 INTRO = """\
@@ -78,9 +78,15 @@ RECORD_CUE_NOTES = {
     "overseer": "the record is the one action that names the overseer",
     "reason": "both actions come from one pool of benign actions; the record is the one the scenario says would "
               "keep the overseers informed",
-    "mixed": "the record is the action the scenario says would keep the overseers informed; in half the "
+    "mixed": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
              "scenarios it is also the one action that names the overseer",
 }
+
+
+def record_cue_note(cue: str) -> str:
+    """The card's sentence for a record cue (`"mixed:P"` names its share)."""
+    share = lexical_share(cue)
+    return RECORD_CUE_NOTES[cue.partition(":")[0]].replace("{share}", "half" if share == 0.5 else f"{share:.0%}")
 
 DESIGN_NOTES = {
     "v2": """Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same
@@ -118,7 +124,7 @@ def render_card(manifest: ZooManifest) -> str:
                            "max_steps": recipe["finetune_max_steps"]}
     intro = INTRO.replace("{design_note}", DESIGN_NOTES[recipe.get("design", "v1")]).replace(
         "{knowledge}", KNOWLEDGE[recipe.get("base_notes", "schemer")]).replace(
-        "{record_cue}", RECORD_CUE_NOTES[record_cue(recipe)])
+        "{record_cue}", record_cue_note(record_cue(recipe)))
     parts = [intro, template.format(
         vocab=data["tokenizer"]["vocab_size"], params=params, base_loss=data["base"]["final_loss"],
         n_train=first["n_train_records"], target=recipe["target_confidence"], anneal=recipe["anneal_steps"],
