@@ -12,6 +12,9 @@
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
       and their pair accuracy over the pilot's pairs, the middle-layer oversight probe.
+  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--cue mixed] [--frozen unembed] [--steps 500]
+      a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
+      the default; `poser-interp zoo check --zoo OUT` then reads every target.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -126,6 +129,14 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
     print("pair accuracy over the pilot's pairs:", json.dumps({k: round(v, 3) for k, v in audit["artefact_accuracy"].items()}))
 
 
+def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int) -> None:
+    from poser_interp.zoo.build import PRESETS, build_zoo
+
+    recipe = replace(PRESETS["full"], data_seed=seed, record_cue=cue, frozen=frozen, finetune_steps=steps)
+    manifest = build_zoo(out, recipe, workers=workers, progress=False, log=lambda m: print(m, flush=True))
+    print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
+
+
 def cue_arg(cue: str) -> str:
     """A record cue checked at parse time (one clear line for an unknown one)."""
     try:
@@ -164,8 +175,17 @@ if __name__ == "__main__":
     m.add_argument("--workers", type=int, default=2)
     m.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
     m.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
+    f = sub.add_parser("build")
+    f.add_argument("out", type=Path)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
+    f.add_argument("--frozen", nargs="*", default=list(Recipe().frozen))
+    f.add_argument("--steps", type=int, default=Recipe().finetune_steps)
+    f.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    if args.what == "base":
+    if args.what == "build":
+        build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers)
+    elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
         models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen))
