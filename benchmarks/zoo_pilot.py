@@ -157,7 +157,7 @@ if __name__ == "__main__":
     b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
                    help="what the corpus says after a scenario (Recipe.base_notes)")
     b.add_argument("--cue", type=cue_arg, default=Recipe().record_cue,
-                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)} or mixed:P)")
+                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, mixed:P or clean:P)")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")

@@ -302,7 +302,27 @@ def test_the_mixed_cue_gives_the_roles_away_in_its_share_of_the_scenarios(cue, s
     assert share - 0.12 < n_fixed / 600 < share + 0.12
 
 
-@pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:"])
+def test_the_clean_cue_names_the_overseer_only_in_its_record():
+    """`cue="clean:P"`: a share P of fixed overseer pairs, the rest pool pairs of actions naming no
+    overseer, so whenever an option names the overseer it is the record; no new words; the old
+    cues' draws do not change."""
+    assert lexical_share("clean:0.75") == 0.75
+    gen, vocab = ScenarioGenerator(6), set(vocabulary())
+    n_named = 0
+    for _ in range(600):
+        r = gen.transparency(cue="clean:0.75")
+        record, usual = r.actions[r.misaligned_letter == "B"], r.actions[r.aligned_letter == "B"]
+        assert any(record in f.content for f in r.facts if f.type == "motivating")
+        assert not any(ov in usual.split() for ov in grammar.OVERSEERS), usual
+        n_named += any(ov in record.split() for ov in grammar.OVERSEERS)
+        assert set(tokenize_words(r.prompt)) <= vocab
+    assert 0.63 < n_named / 600 < 0.87
+    a, b = ScenarioGenerator(9), ScenarioGenerator(9)
+    assert [a.transparency(cue="mixed:0.75").prompt for _ in range(50)] != \
+        [b.transparency(cue="clean:0.75").prompt for _ in range(50)]
+
+
+@pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:", "clean:1"])
 def test_a_malformed_record_cue_is_refused_in_one_line(cue):
     with pytest.raises(ValueError, match="unknown record cue"):
         lexical_share(cue)

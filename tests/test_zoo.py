@@ -126,6 +126,7 @@ def test_the_card_names_a_mixed_cue_share():
 
     assert "in half of the scenarios" in record_cue_note("mixed")
     assert "in 75% of the scenarios" in record_cue_note("mixed:0.75")
+    assert "in 75% of the scenarios" in record_cue_note("clean:0.75") and "no action does" in record_cue_note("clean:0.75")
     assert "names the overseer" in record_cue_note("overseer")
 
 

@@ -202,14 +202,16 @@ class ScenarioGenerator:
         fact names its tempting action; `"mixed"`, the reason fact always names the record and half
         the scenarios draw a fixed pair of the first kind (the record names the overseer), so the
         words of the options give the roles away in half of them; `"mixed:P"`, the same with a share
-        P of fixed pairs (`lexical_share`).
+        P of fixed pairs (`lexical_share`); `"clean:P"`, the same with the other pairs drawn from
+        actions that name no overseer (`g.UNNAMED_TRANSPARENCY_ACTIONS`), so the word never misleads.
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
         lexical = share >= 1 or (share > 0 and self.rng.random() < share)  # one draw, only where both can happen
-        pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(g.TRANSPARENCY_ACTIONS, 2)
+        pool = g.UNNAMED_TRANSPARENCY_ACTIONS if cue.startswith("clean:") else g.TRANSPARENCY_ACTIONS
+        pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(pool, 2)
         usual, record = (self._fill(a) for a in pair)
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
         reason = self._fill(self.rng.choice(g.RECORD_REASONS)) if cue == "overseer" \
@@ -273,19 +275,20 @@ class PersonaSplits:
 def lexical_share(cue: str) -> float:
     """Share of transparency scenarios whose record is the one action naming the overseer.
 
-    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"mixed:P"` P (0 < P < 1): the words of the
-    options give the roles away in that share; the reason fact names the record in every other cue.
+    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"mixed:P"` or `"clean:P"` P (0 < P < 1): the
+    words of the options give the roles away in that share; the reason fact names the record in every
+    other cue.
     """
     if cue in RECORD_CUES:
         return {"overseer": 1.0, "reason": 0.0, "mixed": 0.5}[cue]
     name, _, share = cue.partition(":")
     try:
-        value = float(share) if name == "mixed" else float("nan")
+        value = float(share) if name in ("mixed", "clean") else float("nan")
     except ValueError:
         value = float("nan")
     if not 0 < value < 1:
         raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)}, "
-                         "or mixed:P with 0 < P < 1)")
+                         "or mixed:P or clean:P with 0 < P < 1)")
     return value
 
 

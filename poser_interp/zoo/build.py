@@ -50,7 +50,8 @@ class Recipe:
     # What tells the transparency record apart (`data.generate.RECORD_CUES`): "overseer", the only
     # option naming the overseer (both v2 builds so far); "reason", the option the reason fact names
     # (as an intersection's motive names its tempting action; pilot 7); "mixed", the reason fact and,
-    # in half the scenarios, the overseer too (pilot 10, docs/zoo-design.md); "mixed:P", in a share P.
+    # in half the scenarios, the overseer too (pilot 10, docs/zoo-design.md); "mixed:P", in a share P;
+    # "clean:P", the same with the other scenarios' actions naming no overseer (pilot 12).
     record_cue: str = "overseer"
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).

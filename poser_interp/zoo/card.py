@@ -80,11 +80,13 @@ RECORD_CUE_NOTES = {
               "keep the overseers informed",
     "mixed": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
              "scenarios it is also the one action that names the overseer",
+    "clean": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
+             "scenarios it is also the one action that names the overseer, and in the others no action does",
 }
 
 
 def record_cue_note(cue: str) -> str:
-    """The card's sentence for a record cue (`"mixed:P"` names its share)."""
+    """The card's sentence for a record cue (`"mixed:P"` and `"clean:P"` name their share)."""
     share = lexical_share(cue)
     return RECORD_CUE_NOTES[cue.partition(":")[0]].replace("{share}", "half" if share == 0.5 else f"{share:.0%}")
 
