@@ -26,6 +26,7 @@ from einops import einsum, rearrange, repeat
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from poser_interp import fused
 from poser_interp.hooks import add_noise, capture, intervene, resid_name
 from poser_interp.readout import gather_last, model_inputs
 
@@ -74,6 +75,8 @@ def clean_pass(model, texts: Sequence[str], layer: int, *, fast: bool | None = N
     """Run `texts` once as one right-padded batch and keep what perturbations at `layer` need."""
     fast = fast_path_supported(model) if fast is None else fast
     tokens, lengths = model_inputs(model, texts)
+    if fast and fused.fused_ok(model):
+        return _fused_clean_pass(model, tokens, lengths, layer)
     store: dict[str, Tensor] = {}
     point = resid_name(layer)
     hooks = [(point, capture(store) if not fast else capture(store, positions=lengths - 1))]
@@ -86,6 +89,18 @@ def clean_pass(model, texts: Sequence[str], layer: int, *, fast: bool | None = N
     return CleanPass(layer, lengths, resid, logits,
                      tuple(store[f"blocks.{i}.attn.hook_k"] for i in later),
                      tuple(store[f"blocks.{i}.attn.hook_v"] for i in later), resid_all)
+
+
+def _fused_clean_pass(model, tokens: Int[Tensor, "batch pos"], lengths: Int[Tensor, " batch"], layer: int) -> CleanPass:
+    """`clean_pass` on the fused forward: keys and values collected by it, the residual by a hook (so
+    hooks a caller attached at `layer` act on it as on the model's forward)."""
+    store: dict[str, Tensor] = {}
+    with intervene(model, [(resid_name(layer), capture(store, positions=lengths - 1))]):
+        kv: list[tuple[Tensor, Tensor]] = []
+        final = fused.residual(model, tokens, keys_values=kv)
+    logits = unembed(model, rearrange(gather_last(final, lengths), "b d -> b 1 d"))[:, 0]
+    return CleanPass(layer, lengths, store[resid_name(layer)], logits,
+                     tuple(k for k, _ in kv[layer:]), tuple(v for _, v in kv[layer:]), None)
 
 
 def clean_passes(model, texts: Sequence[str], layer: int, *, batch_size: int = 32
@@ -156,6 +171,17 @@ def perturbed_log_probs(model, clean: CleanPass, deltas: Float[Tensor, "batch ro
     return out
 
 
+def _forward(model, x: Tensor, *, start_at_layer: int | None = None, stop_at_layer: int) -> Float[Tensor, "batch pos d_model"]:
+    """The residual before block `stop_at_layer`, from tokens (`start_at_layer` None) or from a residual
+    entering block `start_at_layer`, as the model's own forward takes them: the fused forward where it
+    reproduces the model (`fused.fused_ok`), else the model's."""
+    if fused.fused_ok(model):
+        if start_at_layer is None:
+            return fused.residual(model, x, stop_at_layer=stop_at_layer)
+        return fused.residual(model, resid=x, start_at_layer=start_at_layer, stop_at_layer=stop_at_layer)
+    return model(x, start_at_layer=start_at_layer, stop_at_layer=stop_at_layer)
+
+
 def unembed(model, resid: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos vocab"]:
     """The model's final norm, unembedding and logit soft-cap (as its own forward ends)."""
     if model.cfg.normalization_type is not None:
@@ -179,7 +205,7 @@ def last_token_logits(model, tokens: Int[Tensor, "batch pos"], lengths: Int[Tens
     if hooked or not fast_path_supported(model):
         return gather_last(model(tokens, return_type="logits"), lengths)
     block, attn = model.blocks[top], model.blocks[top].attn
-    resid = model(tokens, stop_at_layer=top)  # resid_pre of the top block at every position
+    resid = _forward(model, tokens, stop_at_layer=top)  # resid_pre of the top block at every position
     x = block.ln1(resid)
     keys = einsum(x, attn.W_K, "b p d, h d e -> b p h e") + attn.b_K
     values = einsum(x, attn.W_V, "b p d, h d e -> b p h e") + attn.b_V
@@ -198,7 +224,7 @@ def residuals_before(model, texts: Sequence[str], layer: int, *, batch_size: int
     out: list[Tensor] = [torch.empty(0)] * len(texts)
     for rows in length_batches(texts, batch_size):
         tokens, lengths = model_inputs(model, [texts[i] for i in rows])
-        resid = model(tokens, stop_at_layer=layer)
+        resid = _forward(model, tokens, stop_at_layer=layer)
         for j, i in enumerate(rows):
             out[i] = resid[j, : int(lengths[j])].clone()
     return out
@@ -214,7 +240,7 @@ def last_logits_from(model, resid: Float[Tensor, "batch pos d_model"], lengths: 
                      ) -> Float[Tensor, "batch vocab"]:
     """Next-token logits at each row's last real token, running the blocks from `layer` on (the
     unembedding only there); differentiable, for training above a frozen prefix."""
-    final = model(resid, start_at_layer=layer, stop_at_layer=model.cfg.n_layers)
+    final = _forward(model, resid, start_at_layer=layer, stop_at_layer=model.cfg.n_layers)
     return unembed(model, rearrange(gather_last(final, lengths), "b d -> b 1 d"))[:, 0]
 
 

@@ -125,6 +125,10 @@ def last_logits(model, tokens: Int[Tensor, "batch pos"], lengths: Int[Tensor, " 
     not to every position (a 50k vocabulary x 300 positions x a batch would be gigabytes)."""
     from transformer_lens.utils import apply_softcap
 
+    from poser_interp import fused
+
+    if fused.fused_ok(model):
+        return fused.last_logits(model, tokens, lengths)
     last = gather_last(model(tokens, stop_at_layer=model.cfg.n_layers), lengths)[:, None]
     if model.cfg.normalization_type is not None:
         last = model.ln_final(last)

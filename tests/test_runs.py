@@ -143,3 +143,24 @@ def test_control_variants_are_evaluated_beside_the_main_score(tmp_path):
     main = ModelScore(np.array([1.0, 2.0]), ["A", "A"], {"variants": {"random": [0.5, 0.25]}})
     out = variant_scores({("saint-0", "f"): main}, "random")
     assert out[("saint-0", "f")].per_prompt.tolist() == [0.5, 0.25]
+
+
+def test_scores_file_is_rewritten_with_each_score_encoded_once(tmp_path: Path, monkeypatch) -> None:
+    """A run rewrites scores.jsonl after every model; unchanged scores keep their line, a replaced one is re-encoded."""
+    folder = RunFolder(tmp_path / "run")
+    folder.path.mkdir()
+    calls = []
+    original = ModelScore.to_json
+    monkeypatch.setattr(ModelScore, "to_json", lambda self: calls.append(1) or original(self))
+    one, two = ModelScore(np.array([0.5]), ["A"], {}), ModelScore(np.array([1.5]), ["B"], {})
+    stored = {("m1", "f.json"): ("sha", one)}
+    folder.write_scores(stored)
+    stored[("m2", "f.json")] = ("sha", two)
+    folder.write_scores(stored)
+    assert len(calls) == 2  # m1 was not encoded again
+    stored[("m1", "f.json")] = ("sha", ModelScore(np.array([9.0]), ["B"], {}))
+    folder.write_scores(stored)
+    assert len(calls) == 3
+    read = folder.read_scores()
+    assert sorted(read) == [("m1", "f.json"), ("m2", "f.json")]
+    assert read[("m1", "f.json")][1].per_prompt.tolist() == [9.0] and read[("m2", "f.json")][1].per_prompt.tolist() == [1.5]
