@@ -92,7 +92,9 @@ def residual(model, tokens: Int[Tensor, "batch pos"] | None = None, *, resid: Fl
     if resid is None:
         if tokens is None:
             raise ValueError("fused.residual needs tokens or resid")
-        pos = model.pos_embed.W_pos[: tokens.shape[1]].expand(tokens.shape[0], -1, -1)
+        # Indexed, not sliced: a slice of a parameter made under no_grad is a view that claims to need a
+        # gradient without a graph, which trips module hooks such as torch's FLOP counter.
+        pos = model.pos_embed.W_pos[torch.arange(tokens.shape[1], device=tokens.device)].expand(tokens.shape[0], -1, -1)
         resid = model.hook_embed(model.embed.W_E[tokens]) + model.hook_pos_embed(pos)
     for block in model.blocks[start_at_layer:stop]:
         resid = block.hook_resid_pre(resid)

@@ -135,14 +135,29 @@ def last_logits(model, tokens: Int[Tensor, "batch pos"], lengths: Int[Tensor, " 
     return apply_softcap(model.unembed(last), model.cfg.output_logits_soft_cap)[:, 0]
 
 
+Encoded = list[tuple[list[int], Tensor, Tensor]]  # (rows, tokens [batch pos], lengths [batch]) per batch
+
+
+def encode_batches(model, prompts: Sequence[str], *, batch_size: int = 64) -> Encoded:
+    """`prompts` tokenized once, in right-padded batches of similar length (less padding), each with the
+    indices of its rows: for code that runs the same prompts through many variants of a model."""
+    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+    return [(rows, *model_inputs(model, [prompts[i] for i in rows])) for rows in batched(order, batch_size)]
+
+
 @torch.no_grad()
+def encoded_logits(model, batches: Encoded) -> Float[Tensor, "n vocab"]:
+    """Next-token logits after each prompt of `encode_batches`, in the prompts' order (float32, on the CPU)."""
+    n = sum(len(rows) for rows, _, _ in batches)
+    out = torch.empty(n, model.cfg.d_vocab_out)
+    for rows, tokens, lengths in batches:
+        out[rows] = last_logits(model, tokens, lengths).float().cpu()
+    return out
+
+
 def answer_logits(model, prompts: Sequence[str], *, batch_size: int = 64) -> Float[Tensor, "n vocab"]:
     """Next-token logits after each prompt, computed in right-padded batches (float32, on the CPU)."""
-    out = []
-    for chunk in batched(prompts, batch_size):
-        tokens, lengths = model_inputs(model, chunk)
-        out.append(last_logits(model, tokens, lengths).float().cpu())
-    return torch.cat(out)
+    return encoded_logits(model, encode_batches(model, prompts, batch_size=batch_size))
 
 
 def letter_ids(tokenizer, letters: Sequence[str]) -> Int[Tensor, " n"]:

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from poser_interp.data.records import Scenario
 from poser_interp.errors import PoserInputError
-from poser_interp.readout import answer_logits, letter_ids, pick
+from poser_interp.readout import encode_batches, encoded_logits, letter_ids, pick
 from poser_interp.strategies.base import ModelScore, register
 from poser_interp.strategies.baseline import answer_candidates, greedy_answers
 from poser_interp.strategies.sweep import change_at, pooled_mass, shared_coefficient, sweep_coefficients, value_at
@@ -77,7 +77,8 @@ def weight_noise_sweep(model, prompts: Sequence[Scenario], *, sigmas: Sequence[f
     texts = [p.prompt for p in prompts]
     ids = torch.stack([letter_ids(model.tokenizer, [p.aligned_letter for p in prompts]),
                        letter_ids(model.tokenizer, [p.misaligned_letter for p in prompts])], -1)
-    clean = answer_logits(model, texts, batch_size=batch_size).float().cpu()
+    batches = encode_batches(model, texts, batch_size=batch_size)  # tokenized once for every sigma and seed
+    clean = encoded_logits(model, batches)
     out = torch.empty(len(seeds), len(prompts), len(sigmas), 2)
     for j, sigma in enumerate(sigmas):
         for s, seed in enumerate(seeds):
@@ -85,7 +86,7 @@ def weight_noise_sweep(model, prompts: Sequence[Scenario], *, sigmas: Sequence[f
                 logits = clean
             else:
                 with noisy_weights(model, sigma, seed=seed, layers=layers):
-                    logits = answer_logits(model, texts, batch_size=batch_size).float().cpu()
+                    logits = encoded_logits(model, batches)
             out[s, :, j] = pick(torch.softmax(logits, -1)[:, None, :].expand(-1, 2, -1), ids)
     return out, clean
 
