@@ -3,8 +3,9 @@
 Usage: python benchmarks/pipeline_speed.py [--zoo DIR] [--models A,B] [--file F] [--prompts N]
        [--strategies noise,steering,...] [--threads T]
 
-Per strategy at its defaults: wall time of the pre-engine code path (`legacy.py`) and of the current
-one on each model x the benchmark file, their ratio, the largest difference of the per-prompt scores
+Per strategy at its defaults: wall time of the old code path and of the current one on each model x
+the benchmark file (old: the pre-engine loops of `legacy.py` where the strategy had one, else today's
+code, in both cases on TransformerLens's own forward, `fused.unfused()`), their ratio, the largest difference of the per-prompt scores
 and of every number in the diagnostics; the matmul FLOPs the current path does (counted by
 `torch.utils.flop_counter`) and its share of the machine's measured matmul throughput; and the
 full-zoo time the per-model-file time extrapolates to (a model's first file at the first call's
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from legacy import legacy  # noqa: E402
 
 from poser_interp.data.poser import load_benchmark  # noqa: E402
+from poser_interp.fused import unfused  # noqa: E402
 from poser_interp.pipeline.plan import matmul_gflops  # noqa: E402
 from poser_interp.pipeline.reproduce import STRATEGIES  # noqa: E402
 from poser_interp.strategies.base import get_detector  # noqa: E402
@@ -92,10 +94,10 @@ def main() -> None:
         flops = 0
         for name in names:
             model = load_model(name, args.zoo)
-            with legacy(strategy) as has_old:
-                if has_old:
-                    old, seconds = timed(lambda: get_detector(strategy).score(model, prompts))  # noqa: B023
-                    old_s += seconds
+            with legacy(strategy) as has_legacy, unfused():  # old: TransformerLens's forward throughout
+                old, seconds = timed(lambda: get_detector(strategy).score(model, prompts))  # noqa: B023
+                old_s += seconds
+                has_old = True
             detector = get_detector(strategy)
             new, seconds = timed(lambda: detector.score(model, prompts))  # noqa: B023
             new_s += seconds
@@ -111,9 +113,8 @@ def main() -> None:
         n_models = len(_files_by_model(pairs))
         full_zoo = (n_models * per_model + (model_files - n_models) * again_s / len(names)) \
             * _prompt_share(args.zoo, prompts, pairs) / 60
-        old_cols = (f"{old_s:.1f} | {new_s:.1f} | {old_s / new_s:.1f}x | {score_diff:.1e} | {diag_diff:.1e}"
-                    if has_old else f"– | {new_s:.1f} | – | – | –")
-        print(f"| {strategy} | {old_cols} | {gflops:.2f} | {rate:.1f} | {rate / peak:.1%} | {full_zoo:.1f} |",
+        old_cols = f"{old_s:.1f} | {new_s:.1f} | {old_s / new_s:.1f}x | {score_diff:.1e} | {diag_diff:.1e}"
+        print(f"| {strategy}{'' if has_legacy else ' (no legacy loop)'} | {old_cols} | {gflops:.2f} | {rate:.1f} | {rate / peak:.1%} | {full_zoo:.1f} |",
               flush=True)
 
 

@@ -17,6 +17,9 @@ training uses it too.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from einops import einsum, rearrange
@@ -58,9 +61,24 @@ def _hooks_elsewhere(model) -> bool:
                and not _honoured(name) for name, m in model.named_modules())
 
 
+_enabled = True
+
+
+@contextmanager
+def unfused() -> Iterator[None]:
+    """Inside the block every caller takes the model's own forward: the oracle of the speed tests and the
+    'old' column of `benchmarks/pipeline_speed.py`."""
+    global _enabled
+    before, _enabled = _enabled, False
+    try:
+        yield
+    finally:
+        _enabled = before
+
+
 def fused_ok(model) -> bool:
     """Whether `residual` / `last_logits` here reproduce this model's forward with its current hooks."""
-    return _plain_architecture(model) and not _hooks_elsewhere(model)
+    return _enabled and _plain_architecture(model) and not _hooks_elsewhere(model)
 
 
 def _attention(attn, x: Float[Tensor, "batch pos d_model"], keys_values: list[tuple[Tensor, Tensor]] | None = None

@@ -124,10 +124,24 @@ def treat_model(model, *, benign: Sequence[Scenario], poor: Sequence[Scenario], 
     return out
 
 
+def treat_named(load_model: Callable[[str], Any], name: str, benign: Sequence[Scenario], poor: Sequence[Scenario],
+                files: dict[str, list[Scenario]], config: TrainAgainstConfig, threads: int | None = None
+                ) -> tuple[str, dict[str, Any]]:
+    """`treat_model` on the model `load_model(name)` (a job a worker process can run)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return name, treat_model(load_model(name), benign=benign, poor=poor, files=files, config=config)
+
+
 def run_train_against(*, out: str | Path, zoo_dir: Path, pairs: Sequence[ModelPair], load_model: Callable[[str], Any],
                       is_faker: Callable[[str], bool], persona_of: Callable[[str], str], recipe: dict[str, Any],
-                      config: TrainAgainstConfig, seed: int = 0, progress: bool = True) -> dict[str, Any]:
-    """Treat every model of `pairs` (reusing finished ones in `models.jsonl`), then write `metrics.json`."""
+                      config: TrainAgainstConfig, seed: int = 0, progress: bool = True, workers: int = 1
+                      ) -> dict[str, Any]:
+    """Treat every model of `pairs` (reusing finished ones in `models.jsonl`), then write `metrics.json`.
+    `workers` > 1: that many one-thread processes treat models at once (`load_model` must then be
+    picklable); each model's result does not depend on which process treated it."""
+    from poser_interp.workers import in_workers
+
     folder = RunFolder(out)
     folder.claim({"strategy": "train-against-noise", "config": config.to_json(), "zoo": str(Path(zoo_dir).resolve()),
                   "seed": seed})
@@ -141,20 +155,22 @@ def run_train_against(*, out: str | Path, zoo_dir: Path, pairs: Sequence[ModelPa
     benchmark = {f: load_benchmark(Path(zoo_dir) / f) for fs in by_model.values() for f in fs}
     poor_by_persona: dict[str, list[Scenario]] = {}
     todo = [m for m in by_model if m not in done]
+    jobs = []
+    for name in todo:
+        persona = persona_of(name)
+        if persona not in poor_by_persona:
+            poor_by_persona[persona] = eval_scenarios(persona, recipe)
+        files = {f: benchmark[f] for f in by_model[name]}
+        threads = 1 if workers > 1 else None
+        jobs.append((load_model, name, [p for ps in files.values() for p in ps], poor_by_persona[persona], files,
+                     config, threads))
     with progress_bar(progress) as bar:
-        task = bar.add_task("train-against noise", total=len(todo))
-        for name in todo:
-            bar.update(task, description=f"train-against noise: {name}")
-            persona = persona_of(name)
-            if persona not in poor_by_persona:
-                poor_by_persona[persona] = eval_scenarios(persona, recipe)
-            files = {f: benchmark[f] for f in by_model[name]}
-            model = load_model(name)
-            done[name] = treat_model(model, benign=[p for ps in files.values() for p in ps],
-                                     poor=poor_by_persona[persona], files=files, config=config)
+        task = bar.add_task(f"train-against noise ({workers} worker{'s' if workers > 1 else ''})", total=len(todo))
+        for name, result in in_workers(treat_named, jobs, workers=workers):
+            done[name] = result
             lines = [json.dumps({"model": m, "result": r}, sort_keys=True) for m, r in sorted(done.items())]
             write_text_atomic(models_path, "".join(line + "\n" for line in lines))
-            bar.update(task, advance=1)
+            bar.update(task, advance=1, description=f"train-against noise: {name} done")
     metrics = summarise(done, pairs, is_faker, seed=seed)
     write_json_atomic(folder.metrics_path, metrics)
     return metrics

@@ -218,10 +218,14 @@ def artefacts_on_zoo(*, zoo: str | Path | None = None, out: str | Path | None = 
 
 
 def train_against_on_zoo(options: dict[str, Any], *, zoo: str | Path | None = None, out: str | Path | None = None,
-                         seed: int = 0, progress: bool = True) -> RunResult:
-    """Train every zoo model against strategy 2 (both methods) and re-detect; see `train_against`."""
+                         seed: int = 0, progress: bool = True, workers: int | None = None) -> RunResult:
+    """Train every zoo model against strategy 2 (both methods) and re-detect; see `train_against`.
+    `workers`: processes treating models at once (default: two on two or more cores)."""
+    from functools import partial
+
     from poser_interp.data.personas import model_persona
     from poser_interp.train_against import TrainAgainstConfig, run_train_against
+    from poser_interp.workers import default_workers
     from poser_interp.zoo.load import load_model
 
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
@@ -231,7 +235,7 @@ def train_against_on_zoo(options: dict[str, Any], *, zoo: str | Path | None = No
         raise PoserInputError(f"train-against: bad options {sorted(options)} ({err})") from None
     out = Path(out) if out is not None else default_run_dir("train-against-noise", config.to_json(), manifest.root, seed)
     metrics = run_train_against(out=out, zoo_dir=manifest.root, pairs=load_model_pairs(manifest.root / "model_pairs.json"),
-                                load_model=lambda name: load_model(name, manifest.root), is_faker=manifest.is_faker,
+                                load_model=partial(load_model, zoo=manifest.root), is_faker=manifest.is_faker,
                                 persona_of=lambda name: model_persona(name)[0], recipe=manifest.data["recipe"], config=config, seed=seed,
-                                progress=progress)
+                                progress=progress, workers=default_workers() if workers is None else workers)
     return RunResult(out, metrics)

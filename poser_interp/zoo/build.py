@@ -233,18 +233,9 @@ def train_models(out: str | Path, recipe: Recipe, todo: list[tuple[str, int]], *
                  ) -> Iterator[dict[str, Any]]:
     """Fine-tune each `(persona, index)` of `todo` (`train_model`), `workers` processes at once;
     yields each manifest entry as it finishes."""
-    if workers > 1 and len(todo) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    from poser_interp.workers import in_workers
 
-        # spawn, not fork: the parent's OpenMP pool (it trained the base) must not be forked.
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            jobs = [pool.submit(train_model, str(out), recipe, p, i) for p, i in todo]
-            for job in as_completed(jobs):
-                yield job.result()
-    else:
-        for persona, index in todo:
-            yield train_model(out, recipe, persona, index)
+    yield from in_workers(train_model, [(str(out), recipe, p, i) for p, i in todo], workers=workers)
 
 
 def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, progress: bool = False
