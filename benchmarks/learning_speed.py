@@ -74,12 +74,21 @@ def time_train_against(zoo: Path, name: str) -> None:
     files = {f: load_benchmark(zoo / f) for f in sorted({p["valid_data"] for p in pairs
                                                          if name in (p["aligned"], p["misaligned"])})}
     poor = eval_scenarios(model_persona(name)[0], manifest.data["recipe"])
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from poser_interp.pipeline.plan import matmul_gflops
+
+    run = lambda: treat_model(model, benign=[p for ps in files.values() for p in ps], poor=poor, files=files,  # noqa: E731
+                              config=TrainAgainstConfig())
     start = time.perf_counter()
-    treat_model(model, benign=[p for ps in files.values() for p in ps], poor=poor, files=files,
-                config=TrainAgainstConfig())
+    run()
     seconds = time.perf_counter() - start
-    print(f"{name}: train-against noise (both methods, evaluations, 3 strategy-2 re-runs) {seconds:.1f} s; "
-          f"36 models ~ {36 * seconds / 60:.1f} min")
+    with FlopCounterMode(display=False) as counter:
+        run()
+    gflops, peak = counter.get_total_flops() / 1e9, matmul_gflops(seconds=1.0)
+    print(f"{name}: train-against noise (both methods, evaluations, 3 strategy-2 re-runs) {seconds:.1f} s on "
+          f"{torch.get_num_threads()} thread(s); 36 models ~ {36 * seconds / 60:.1f} min; {gflops:.1f} GFLOP of matmul, "
+          f"{gflops / seconds:.1f} GFLOP/s = {gflops / seconds / peak:.1%} of this machine's {peak:.1f} GFLOP/s")
 
 
 def main() -> None:
