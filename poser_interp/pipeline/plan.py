@@ -1,8 +1,9 @@
 """What `poser-interp figures` will run and about how long: a per-strategy cost model.
 
 Costs are seconds per benchmark prompt per (model, file) at each strategy's defaults (training
-against noise: per model), measured with `benchmarks/pipeline_speed.py` on one thread of a shared
-2-core machine doing `REFERENCE_GFLOPS` of model-shaped matmul; they are scaled by this machine's
+against noise: per model, two worker processes), measured in a cold `poser-interp figures` on the
+committed zoo (11,688 prompts over 108 model-files, model loading included) on a quiet 2-core machine
+doing `REFERENCE_GFLOPS` of model-shaped matmul on two threads; they are scaled by this machine's
 matmul throughput, timed in a fraction of a second. Non-default settings are not modelled.
 """
 
@@ -12,13 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REFERENCE_GFLOPS = 33.3
-SECONDS_PER_PROMPT = {"baseline": 0.0098, "steering": 0.0118, "noise": 0.0144, "learning-speed": 0.119,
-                      "concepts": 0.0077, "decision-speed": 0.0103, "attention": 0.0298,
-                      # estimated, not measured: 21 clean passes (7 sigmas x 3 seeds); about a clean pass
-                      "weight-noise": 0.21, "defection-probe": 0.012}
-TRAIN_AGAINST_SECONDS_PER_MODEL = 130.0
-FIGURE_INPUTS_SECONDS = 30.0  # base-model scores, the example faker, Table 1, drawing
+REFERENCE_GFLOPS = 390.0  # matmul_gflops() on the reference machine (measured 364-418 across runs)
+SECONDS_PER_PROMPT = {"baseline": 0.00094, "steering": 0.0022, "noise": 0.0019, "learning-speed": 0.0095,
+                      "concepts": 0.0016, "decision-speed": 0.0019, "attention": 0.0050, "weight-noise": 0.0109,
+                      "defection-probe": 0.0027}
+TRAIN_AGAINST_SECONDS_PER_MODEL = 7.8
+FIGURE_INPUTS_SECONDS = 35.0  # base-model scores, the example faker, Table 1, drawing (PNGs included)
 
 
 @dataclass(frozen=True)
