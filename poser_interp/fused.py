@@ -132,3 +132,11 @@ def last_logits(model, tokens: Int[Tensor, "batch pos"] | None, lengths: Int[Ten
 
     final = residual(model, tokens, resid=resid, start_at_layer=start_at_layer)
     return unembed(model, rearrange(gather_last(final, lengths), "b d -> b 1 d"))[:, 0]
+
+
+def logits(model, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos vocab"]:
+    """Next-token logits at every position (language-model training): fused where `fused_ok`, else the
+    model's own forward."""
+    from poser_interp.engine import unembed
+
+    return unembed(model, residual(model, tokens)) if fused_ok(model) else model(tokens, return_type="logits")

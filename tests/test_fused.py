@@ -150,3 +150,24 @@ def test_adapter_hooks_on_the_norm_are_honoured(model, batch):
     assert active_hook_count(model) == 0
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert (got - fused.last_logits(model, tokens, lengths)).abs().max() > 1e-3
+
+
+def test_language_model_loss_and_gradients_equal_the_model_forward(model, batch):
+    from poser_interp.zoo.train import lm_loss
+
+    tokens, lengths = batch
+
+    def loss_and_grads():
+        model.zero_grad()
+        loss = lm_loss(model, (tokens, lengths, None))
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+        model.zero_grad()
+        return loss.detach(), grads
+
+    got, got_grads = loss_and_grads()
+    with fused.unfused():
+        want, want_grads = loss_and_grads()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    for name in want_grads:
+        torch.testing.assert_close(got_grads[name], want_grads[name], atol=1e-5, rtol=1e-4, msg=name)

@@ -54,8 +54,10 @@ def make_model(arch: Architecture, d_vocab: int, seed: int):  # -> HookedTransfo
 
 def lm_loss(model, batch: Batch) -> Float[Tensor, ""]:
     """Next-token loss over real (non-pad) positions."""
+    from poser_interp import fused
+
     tokens, lengths, _ = batch
-    logits = model(tokens, return_type="logits")[:, :-1]
+    logits = fused.logits(model, tokens)[:, :-1]
     targets = tokens[:, 1:]
     mask = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
     losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
