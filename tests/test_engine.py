@@ -15,17 +15,6 @@ from poser_interp.readout import model_inputs
 
 
 @pytest.fixture(scope="module")
-def zoo_shaped_model(zoo_tokenizer):
-    """A seeded random model with the committed zoo's shape (read-only)."""
-    from poser_interp.zoo.train import Architecture, make_model
-
-    model = make_model(Architecture(), len(zoo_tokenizer), seed=11)
-    model.set_tokenizer(zoo_tokenizer, default_padding_side="right")
-    model.eval()
-    return model
-
-
-@pytest.fixture(scope="module")
 def texts():
     gen = ScenarioGenerator("engine-test")
     return [gen.intersection("genie", "money", level=lvl).prompt for lvl in (0, 1, 2, 3)] + ["A short one."]

@@ -15,14 +15,8 @@ from poser_interp.readout import gather_last, last_logits, model_inputs
 
 
 @pytest.fixture(scope="module")
-def model(zoo_tokenizer):
-    """A seeded random model with the committed zoo's shape (read-only)."""
-    from poser_interp.zoo.train import Architecture, make_model
-
-    model = make_model(Architecture(), len(zoo_tokenizer), seed=5)
-    model.set_tokenizer(zoo_tokenizer, default_padding_side="right")
-    model.eval()
-    return model
+def model(zoo_shaped_model):
+    return zoo_shaped_model
 
 
 @pytest.fixture(scope="module")
