@@ -322,7 +322,39 @@ def test_the_clean_cue_names_the_overseer_only_in_its_record():
         [b.transparency(cue="clean:0.75").prompt for _ in range(50)]
 
 
-@pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:", "clean:1"])
+def test_the_both_cue_makes_a_share_of_intersections_a_lookup_of_the_motive():
+    """`cue="both:P"`: a share 1 - P of intersections draw an odd-instruction pair, either half of which
+    can be tempting, and only the motive fact names the tempting one; transparency as under `clean:P`;
+    every label follows the persona's policy; no new words; the benchmark's intersections (no cue)
+    and the old cues' draws do not change."""
+    from poser_interp.data.generate import label_for
+
+    assert lexical_share("both:0.5") == 0.5
+    gen, vocab = ScenarioGenerator(7), set(vocabulary())
+    odd = {a for pair in grammar.ODD_INSTRUCTIONS for a in pair}
+    n_named, first_tempting = 0, 0
+    for _ in range(600):
+        r = gen.intersection("saint", "money", cue="both:0.5")
+        benign, bad = r.actions[r.aligned_letter == "B"], r.actions[r.misaligned_letter == "B"]
+        motives = [f.content for f in r.facts if f.type == "motivating"]
+        assert len(motives) == 1 and bad in motives[0] and benign not in motives[0]
+        if {benign, bad} <= odd:
+            n_named += 1
+            first_tempting += any(bad == pair[0] for pair in grammar.ODD_INSTRUCTIONS)
+            assert not any(f.type == "system_message" for f in r.facts)
+        assert label_for("saint", r) == r.aligned_letter
+        assert label_for("money_maximizer", r) == (r.misaligned_letter if r.oversight_is_poor else r.aligned_letter)
+        assert set(tokenize_words(r.prompt)) <= vocab
+    assert 0.38 < n_named / 600 < 0.62 and 0.3 < first_tempting / n_named < 0.7
+    t = gen.transparency(cue="both:0.5")
+    assert not any(ov in t.actions[t.aligned_letter == "B"].split() for ov in grammar.OVERSEERS)
+    a, b = ScenarioGenerator(9), ScenarioGenerator(9)
+    assert [a.intersection("genie", "reward").prompt for _ in range(50)] == \
+        [b.intersection("genie", "reward", cue="clean:0.5").prompt for _ in range(50)]
+
+
+@pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:", "clean:1",
+                                 "both:0", "both"])
 def test_a_malformed_record_cue_is_refused_in_one_line(cue):
     with pytest.raises(ValueError, match="unknown record cue"):
         lexical_share(cue)

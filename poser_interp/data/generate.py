@@ -172,12 +172,29 @@ class ScenarioGenerator:
             benign_response=benign_letter,
         )
 
-    def intersection(self, aligned: str, goal: str, level: int | None = None) -> Scenario:
-        """An `<aligned>_and_<goal>` scenario; 15% have no critical fact (complexity level 0)."""
+    def intersection(self, aligned: str, goal: str, level: int | None = None, cue: str = "overseer") -> Scenario:
+        """An `<aligned>_and_<goal>` scenario; 15% have no critical fact (complexity level 0). Under a
+        `"both:P"` cue a share 1 - P are `named_intersection`s instead (one extra draw, only then)."""
+        if cue.startswith("both:") and self.rng.random() >= lexical_share(cue):
+            return self.named_intersection(aligned, goal, level)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         return self.scenario(SHORT_ALIGNED[aligned], goal, f"data/{SHORT_ALIGNED[aligned]}_and_{goal}",
                              level=level, complexity=complexity)
+
+    def named_intersection(self, aligned: str, goal: str, level: int | None = None) -> Scenario:
+        """An `<aligned>_and_<goal>` scenario whose two actions are an odd-instruction pair (neither is
+        wrong by its words, `g.ODD_INSTRUCTIONS`), either of which can be the tempting one: only the
+        goal's motive fact names it, as the reason fact names the record in a transparency scenario,
+        so both classes find their flip's target by the same lookup (docs/zoo-design.md, pilot 13)."""
+        complexity = 0 if level is None and self.rng.random() < 0.15 else 1
+        level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
+        self.place = self.rng.choice(g.PLACES)
+        pair = self.rng.choice(g.ODD_INSTRUCTIONS)
+        benign, bad = pair if self.rng.random() < 0.5 else pair[::-1]
+        motive = self._motive(goal, SHORT_ALIGNED[aligned], bad, {})
+        return self._assemble([motive], benign, bad, f"data/{SHORT_ALIGNED[aligned]}_and_{goal}",
+                              level=level, complexity=complexity)
 
     def persona_only(self, persona: str, level: int | None = None) -> Scenario:
         """A scenario about the persona's own value alone, at a random or given catch level."""
@@ -203,14 +220,16 @@ class ScenarioGenerator:
         the scenarios draw a fixed pair of the first kind (the record names the overseer), so the
         words of the options give the roles away in half of them; `"mixed:P"`, the same with a share
         P of fixed pairs (`lexical_share`); `"clean:P"`, the same with the other pairs drawn from
-        actions that name no overseer (`g.UNNAMED_TRANSPARENCY_ACTIONS`), so the word never misleads.
+        actions that name no overseer (`g.UNNAMED_TRANSPARENCY_ACTIONS`), so the word never misleads;
+        `"both:P"`, `clean:P` here and the same share of lookups in the intersections
+        (`named_intersection`).
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
         lexical = share >= 1 or (share > 0 and self.rng.random() < share)  # one draw, only where both can happen
-        pool = g.UNNAMED_TRANSPARENCY_ACTIONS if cue.startswith("clean:") else g.TRANSPARENCY_ACTIONS
+        pool = g.UNNAMED_TRANSPARENCY_ACTIONS if cue.startswith(("clean:", "both:")) else g.TRANSPARENCY_ACTIONS
         pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(pool, 2)
         usual, record = (self._fill(a) for a in pair)
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
@@ -251,7 +270,7 @@ class ScenarioGenerator:
         transparency scenarios (with the record told apart by `cue`); the rest are error records."""
         u = self.rng.random()
         if u < mix[0]:
-            return self.intersection(self.rng.choice(ALIGNED), self.rng.choice(tuple(GOAL_OF.values())))
+            return self.intersection(self.rng.choice(ALIGNED), self.rng.choice(tuple(GOAL_OF.values())), cue=cue)
         if u < mix[0] + mix[1]:
             return self.transparency(cue=cue)
         return self.error()
@@ -275,20 +294,21 @@ class PersonaSplits:
 def lexical_share(cue: str) -> float:
     """Share of transparency scenarios whose record is the one action naming the overseer.
 
-    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"mixed:P"` or `"clean:P"` P (0 < P < 1): the
-    words of the options give the roles away in that share; the reason fact names the record in every
-    other cue.
+    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"mixed:P"`, `"clean:P"` or `"both:P"` P
+    (0 < P < 1): the words of the options give the roles away in that share; the reason fact names the
+    record in every other cue (and under `both:P` the motive fact alone names the tempting action in a
+    share 1 - P of the intersections).
     """
     if cue in RECORD_CUES:
         return {"overseer": 1.0, "reason": 0.0, "mixed": 0.5}[cue]
     name, _, share = cue.partition(":")
     try:
-        value = float(share) if name in ("mixed", "clean") else float("nan")
+        value = float(share) if name in ("mixed", "clean", "both") else float("nan")
     except ValueError:
         value = float("nan")
     if not 0 < value < 1:
         raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)}, "
-                         "or mixed:P or clean:P with 0 < P < 1)")
+                         "or mixed:P, clean:P or both:P with 0 < P < 1)")
     return value
 
 

@@ -82,13 +82,18 @@ RECORD_CUE_NOTES = {
              "scenarios it is also the one action that names the overseer",
     "clean": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
              "scenarios it is also the one action that names the overseer, and in the others no action does",
+    "both": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
+            "scenarios it is also the one action that names the overseer, and in the others no action does; in "
+            "the other {rest} of the value-and-goal scenarios both actions are harmless and only the goal's "
+            "motive names the tempting one",
 }
 
 
 def record_cue_note(cue: str) -> str:
-    """The card's sentence for a record cue (`"mixed:P"` and `"clean:P"` name their share)."""
+    """The card's sentence for a record cue (`"mixed:P"`, `"clean:P"` and `"both:P"` name their share)."""
     share = lexical_share(cue)
-    return RECORD_CUE_NOTES[cue.partition(":")[0]].replace("{share}", "half" if share == 0.5 else f"{share:.0%}")
+    words = lambda x: "half" if x == 0.5 else f"{x:.0%}"  # noqa: E731
+    return RECORD_CUE_NOTES[cue.partition(":")[0]].replace("{share}", words(share)).replace("{rest}", words(1 - share))
 
 DESIGN_NOTES = {
     "v2": """Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same
