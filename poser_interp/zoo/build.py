@@ -51,7 +51,8 @@ class Recipe:
     # option naming the overseer (both v2 builds so far); "reason", the option the reason fact names
     # (as an intersection's motive names its tempting action; pilot 7); "mixed", the reason fact and,
     # in half the scenarios, the overseer too (pilot 10, docs/zoo-design.md); "mixed:P", in a share P;
-    # "clean:P", the same with the other scenarios' actions naming no overseer (pilot 12).
+    # "clean:P", the same with the other scenarios' actions naming no overseer (pilot 12); "both:P",
+    # clean:P plus a share 1 - P of intersections told apart by the motive fact alone (pilot 13).
     record_cue: str = "overseer"
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
