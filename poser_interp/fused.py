@@ -42,7 +42,8 @@ def _plain_architecture(model) -> bool:
         return False
     if cfg.normalization_type != "LN" or cfg.gated_mlp or cfg.is_layer_norm_activation() or cfg.use_attn_result:
         return False
-    if getattr(cfg, "use_hook_tokens", False) or getattr(cfg, "final_rms", False) or cfg.dtype != torch.float32:
+    if getattr(cfg, "use_hook_tokens", False) or getattr(cfg, "final_rms", False) or cfg.dtype != torch.float32 \
+            or model.embed.W_E.dtype != torch.float32:  # a model cast after loading keeps its cfg.dtype
         return False
     return all(type(block.mlp).__name__ == "MLP" and type(block.attn).__name__ == "Attention" for block in model.blocks)
 

@@ -166,3 +166,12 @@ def test_language_model_loss_and_gradients_equal_the_model_forward(model, batch)
     assert set(got_grads) == set(want_grads) and len(want_grads) > 10
     for name in want_grads:
         torch.testing.assert_close(got_grads[name], want_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_a_model_cast_after_loading_is_not_fused(zoo_tokenizer):
+    from poser_interp.zoo.train import Architecture, make_model
+
+    model = make_model(Architecture(n_layers=1, d_model=16, n_heads=2, d_mlp=32, n_ctx=32), len(zoo_tokenizer), seed=1)
+    assert fused.fused_ok(model)
+    model.to(torch.bfloat16)
+    assert not fused.fused_ok(model)
