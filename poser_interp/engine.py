@@ -27,28 +27,9 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from poser_interp import fused
+from poser_interp.fused import fast_path_supported, unembed  # noqa: F401  (also for callers of the engine)
 from poser_interp.hooks import add_noise, capture, intervene, resid_name
 from poser_interp.readout import gather_last, model_inputs
-
-# HookedTransformerConfig fields the fast path reimplements the attention for, with the only value it supports.
-_FAST_PATH_CONFIG = {
-    "positional_embedding_type": "standard", "n_key_value_heads": None, "parallel_attn_mlp": False,
-    "attn_only": False, "use_attn_in": False, "use_split_qkv_input": False, "use_hook_mlp_in": False,
-    "use_normalization_before_and_after": False, "use_logn_attn": False, "clip_qkv": None,
-    "attention_dir": "causal", "use_qk_norm": False,
-}
-
-
-def fast_path_supported(model) -> bool:
-    """Whether the last-position fast path reproduces this model's blocks (plain pre-norm attention + MLP)."""
-    cfg = model.cfg
-    if any(getattr(cfg, key, value) != value for key, value in _FAST_PATH_CONFIG.items()):
-        return False
-    if (getattr(cfg, "attn_scores_soft_cap", -1.0) or -1.0) > 0 or (getattr(cfg, "output_logits_soft_cap", -1.0) or -1.0) > 0:
-        return False
-    types = getattr(cfg, "attn_types", None)
-    return (types is None or all(t == "global" for t in types)) and cfg.original_architecture \
-        not in {"OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM"}
 
 
 def length_batches(texts: Sequence[str], size: int) -> list[list[int]]:
@@ -180,15 +161,6 @@ def _forward(model, x: Tensor, *, start_at_layer: int | None = None, stop_at_lay
             return fused.residual(model, x, stop_at_layer=stop_at_layer)
         return fused.residual(model, resid=x, start_at_layer=start_at_layer, stop_at_layer=stop_at_layer)
     return model(x, start_at_layer=start_at_layer, stop_at_layer=stop_at_layer)
-
-
-def unembed(model, resid: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos vocab"]:
-    """The model's final norm, unembedding and logit soft-cap (as its own forward ends)."""
-    if model.cfg.normalization_type is not None:
-        resid = model.ln_final(resid)
-    logits = model.unembed(resid)
-    cap = getattr(model.cfg, "output_logits_soft_cap", -1.0) or -1.0
-    return cap * torch.tanh(logits / cap) if cap > 0 else logits
 
 
 def last_token_logits(model, tokens: Int[Tensor, "batch pos"], lengths: Int[Tensor, " batch"]

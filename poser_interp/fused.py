@@ -33,10 +33,39 @@ BLOCK_HOOKS = frozenset({"hook_resid_pre", "ln1.hook_normalized", "hook_attn_out
 MODEL_HOOKS = frozenset({"hook_embed", "hook_pos_embed"})
 
 
+# HookedTransformerConfig fields that the hand-written forwards (here and `engine`'s last-position path)
+# reimplement, each with the only value they support.
+_FAST_PATH_CONFIG = {
+    "positional_embedding_type": "standard", "n_key_value_heads": None, "parallel_attn_mlp": False,
+    "attn_only": False, "use_attn_in": False, "use_split_qkv_input": False, "use_hook_mlp_in": False,
+    "use_normalization_before_and_after": False, "use_logn_attn": False, "clip_qkv": None,
+    "attention_dir": "causal", "use_qk_norm": False,
+}
+
+
+def fast_path_supported(model) -> bool:
+    """Whether the last-position fast path reproduces this model's blocks (plain pre-norm attention + MLP)."""
+    cfg = model.cfg
+    if any(getattr(cfg, key, value) != value for key, value in _FAST_PATH_CONFIG.items()):
+        return False
+    if (getattr(cfg, "attn_scores_soft_cap", -1.0) or -1.0) > 0 or (getattr(cfg, "output_logits_soft_cap", -1.0) or -1.0) > 0:
+        return False
+    types = getattr(cfg, "attn_types", None)
+    return (types is None or all(t == "global" for t in types)) and cfg.original_architecture \
+        not in {"OlmoeForCausalLM", "Olmo2ForCausalLM", "Olmo3ForCausalLM"}
+
+
+def unembed(model, resid: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos vocab"]:
+    """The model's final norm, unembedding and logit soft-cap (as its own forward ends)."""
+    if model.cfg.normalization_type is not None:
+        resid = model.ln_final(resid)
+    logits = model.unembed(resid)
+    cap = getattr(model.cfg, "output_logits_soft_cap", -1.0) or -1.0
+    return cap * torch.tanh(logits / cap) if cap > 0 else logits
+
+
 def _plain_architecture(model) -> bool:
     """A float32 HookedTransformer of LayerNorm + standard attention + a non-gated MLP, learned positions."""
-    from poser_interp.engine import fast_path_supported
-
     cfg = model.cfg
     if type(model).__name__ != "HookedTransformer" or not fast_path_supported(model):
         return False
@@ -128,16 +157,12 @@ def last_logits(model, tokens: Int[Tensor, "batch pos"] | None, lengths: Int[Ten
                 resid: Float[Tensor, "batch pos d_model"] | None = None, start_at_layer: int = 0
                 ) -> Float[Tensor, "batch vocab"]:
     """Next-token logits at each row's last real token (the unembedding run only there)."""
-    from poser_interp.engine import unembed
-    from poser_interp.readout import gather_last
-
     final = residual(model, tokens, resid=resid, start_at_layer=start_at_layer)
-    return unembed(model, rearrange(gather_last(final, lengths), "b d -> b 1 d"))[:, 0]
+    last = final[torch.arange(final.shape[0], device=final.device), lengths - 1]
+    return unembed(model, rearrange(last, "b d -> b 1 d"))[:, 0]
 
 
 def logits(model, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos vocab"]:
     """Next-token logits at every position (language-model training): fused where `fused_ok`, else the
     model's own forward."""
-    from poser_interp.engine import unembed
-
     return unembed(model, residual(model, tokens)) if fused_ok(model) else model(tokens, return_type="logits")
