@@ -7,12 +7,12 @@
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
       distance from the base and largest block update.
-  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--frozen unembed]
+  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--frozen unembed] [--mix 0.4 0.4]
       fine-tunes the named models (`<persona>-<index>`) exactly as `zoo build` would with that recipe
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
       and their pair accuracy over the pilot's pairs, the middle-layer oversight probe.
-  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--cue mixed] [--frozen unembed] [--steps 500]
+  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--cue mixed] [--frozen unembed] [--steps 500] [--mix 0.4 0.4]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
@@ -101,12 +101,13 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
 
 
 def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str,
-           frozen: tuple[str, ...] = ()) -> None:
+           frozen: tuple[str, ...] = (), mix: tuple[float, float] = Recipe().pool_mix) -> None:
     from poser_interp.data.personas import model_persona
     from poser_interp.zoo.build import measure_audit, train_models
     from poser_interp.zoo.tokenizer import build_tokenizer
 
-    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen))
+    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen),
+                     pool_mix=tuple(mix))
     old = json.loads((zoo / "manifest.json").read_text())
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
@@ -129,10 +130,12 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
     print("pair accuracy over the pilot's pairs:", json.dumps({k: round(v, 3) for k, v in audit["artefact_accuracy"].items()}))
 
 
-def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int) -> None:
+def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int,
+          mix: tuple[float, float] = Recipe().pool_mix) -> None:
     from poser_interp.zoo.build import PRESETS, build_zoo
 
-    recipe = replace(PRESETS["full"], data_seed=seed, record_cue=cue, frozen=frozen, finetune_steps=steps)
+    recipe = replace(PRESETS["full"], data_seed=seed, record_cue=cue, frozen=frozen, finetune_steps=steps,
+                     pool_mix=tuple(mix))
     manifest = build_zoo(out, recipe, workers=workers, progress=False, log=lambda m: print(m, flush=True))
     print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
 
@@ -157,7 +160,7 @@ if __name__ == "__main__":
     b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
                    help="what the corpus says after a scenario (Recipe.base_notes)")
     b.add_argument("--cue", type=cue_arg, default=Recipe().record_cue,
-                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, mixed:P or clean:P)")
+                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, mixed:P, clean:P or both:P)")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")
@@ -175,6 +178,7 @@ if __name__ == "__main__":
     m.add_argument("--workers", type=int, default=2)
     m.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
     m.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
+    m.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
@@ -182,12 +186,13 @@ if __name__ == "__main__":
     f.add_argument("--frozen", nargs="*", default=list(Recipe().frozen))
     f.add_argument("--steps", type=int, default=Recipe().finetune_steps)
     f.add_argument("--workers", type=int, default=2)
+    f.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
     args = parser.parse_args()
     if args.what == "build":
-        build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers)
+        build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix))
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
-        models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen))
+        models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen), tuple(args.mix))
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))
