@@ -7,7 +7,7 @@
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
       distance from the base and largest block update.
-  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--frozen unembed] [--mix 0.4 0.4]
+  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--frozen unembed] [--mix 0.4 0.4] [--anneal 100]
       fine-tunes the named models (`<persona>-<index>`) exactly as `zoo build` would with that recipe
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
@@ -101,13 +101,14 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
 
 
 def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str,
-           frozen: tuple[str, ...] = (), mix: tuple[float, float] = Recipe().pool_mix) -> None:
+           frozen: tuple[str, ...] = (), mix: tuple[float, float] = Recipe().pool_mix,
+           anneal: int = Recipe().anneal_steps) -> None:
     from poser_interp.data.personas import model_persona
     from poser_interp.zoo.build import measure_audit, train_models
     from poser_interp.zoo.tokenizer import build_tokenizer
 
     recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen),
-                     pool_mix=tuple(mix))
+                     pool_mix=tuple(mix), anneal_steps=anneal)
     old = json.loads((zoo / "manifest.json").read_text())
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
@@ -179,6 +180,7 @@ if __name__ == "__main__":
     m.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
     m.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
     m.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
+    m.add_argument("--anneal", type=int, default=Recipe().anneal_steps, help="linear-decay steps after the constant ones")
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
@@ -193,6 +195,7 @@ if __name__ == "__main__":
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
-        models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen), tuple(args.mix))
+        models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen), tuple(args.mix),
+               args.anneal)
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))
