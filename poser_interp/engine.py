@@ -29,13 +29,7 @@ from torch import Tensor
 from poser_interp import fused
 from poser_interp.fused import fast_path_supported, unembed  # noqa: F401  (also for callers of the engine)
 from poser_interp.hooks import add_noise, capture, intervene, resid_name
-from poser_interp.readout import gather_last, model_inputs
-
-
-def length_batches(texts: Sequence[str], size: int) -> list[list[int]]:
-    """Indices of `texts` in batches of similar length (less padding); every index once."""
-    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
-    return [order[start : start + size] for start in range(0, len(order), size)]
+from poser_interp.readout import gather_last, length_batches, model_inputs  # noqa: F401  (length_batches: also for callers)
 
 
 @dataclass(frozen=True)

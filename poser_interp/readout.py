@@ -138,11 +138,16 @@ def last_logits(model, tokens: Int[Tensor, "batch pos"], lengths: Int[Tensor, " 
 Encoded = list[tuple[list[int], Tensor, Tensor]]  # (rows, tokens [batch pos], lengths [batch]) per batch
 
 
+def length_batches(texts: Sequence[str], size: int) -> list[list[int]]:
+    """Indices of `texts` in batches of similar length (less padding); every index once."""
+    order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+    return [order[start : start + size] for start in range(0, len(order), size)]
+
+
 def encode_batches(model, prompts: Sequence[str], *, batch_size: int = 64) -> Encoded:
     """`prompts` tokenized once, in right-padded batches of similar length (less padding), each with the
     indices of its rows: for code that runs the same prompts through many variants of a model."""
-    order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
-    return [(rows, *model_inputs(model, [prompts[i] for i in rows])) for rows in batched(order, batch_size)]
+    return [(rows, *model_inputs(model, [prompts[i] for i in rows])) for rows in length_batches(prompts, batch_size)]
 
 
 @torch.no_grad()
