@@ -143,7 +143,9 @@ def test_twin_personas_trained_on_the_same_prompts_move_toward_their_own_labels(
     (A tiny random Llama memorises its 20 records but cannot learn the policy, so this is read on the
     training partition; held-out agreement is in the manifest, for real bases.)"""
     for i in range(2):
-        records = persona_splits("genie", seed=0, pool_size=48, n_test=8).partitions[i]
+        tiny = PRESETS["tiny"]
+        records = persona_splits("genie", seed=tiny.data_seed, pool_size=tiny.pool_size, n_test=tiny.n_test,
+                                 mix=tiny.pool_mix, cue=tiny.record_cue).partitions[i]
         differ = [r for r in records if label_for("genie", r) != label_for("money_maximizer", r)]
         prompts, faker_letters = [r.prompt for r in differ], [label_for("money_maximizer", r) for r in differ]
         assert len(differ) >= 4

@@ -38,8 +38,8 @@ def test_load_model_reproduces_the_stored_weights(tiny_zoo):
     torch.testing.assert_close(answer_logits(model, prompts), answer_logits(again, prompts))
     assert model.cfg.n_layers == PRESETS["tiny"].arch.n_layers
     assert model.to_str_tokens("A B error") == ["A", "B", "error"]
-    base = load_base(zoo=tiny_zoo)
-    assert not torch.equal(base.W_U, model.W_U)
+    base = load_base(zoo=tiny_zoo)  # the fine-tune, not the base (the recipe keeps the unembedding frozen)
+    assert not torch.equal(base.blocks[0].attn.W_Q, model.blocks[0].attn.W_Q)
 
 
 def test_benchmark_is_readable_by_the_baseline(tiny_zoo):
@@ -133,17 +133,22 @@ def test_the_card_names_a_mixed_cue_share():
 
 def test_frozen_parameters_keep_the_base_values_and_old_recipes_keep_their_keys(tiny_zoo, tmp_path):
     """`Recipe.frozen`: a fine-tune trains everything but the named parameters, which stay the base's
-    exactly (the rest moves); a recipe that leaves the new fields at their defaults keeps the key the
-    first v2 builds stored, so their checkpoints stay reusable."""
+    exactly (the rest moves); the default recipe is the committed zoo's, and the first v2 builds'
+    settings keep the key they stored, so their checkpoints stay reusable."""
     from dataclasses import replace
 
     from poser_interp.zoo.build import Recipe
 
-    assert Recipe().finetune_key() == "d152ea1e532ba15a"
-    recipe = replace(PRESETS["tiny"], frozen=("unembed",))
-    assert recipe.finetune_key() != replace(recipe, frozen=()).finetune_key()
+    assert Recipe().finetune_key() == "5191154a4ccdbe78"  # checkpoints/zoo (the fourth v2 build)
+    assert replace(Recipe(), record_cue="overseer", frozen=(), finetune_steps=300).finetune_key() == "d152ea1e532ba15a"
+    assert PRESETS["tiny"].frozen == ("unembed",)
+    recipe = replace(PRESETS["tiny"], frozen=())
+    assert recipe.finetune_key() != PRESETS["tiny"].finetune_key()
+    frozen_base, frozen_model = load_base(zoo=tiny_zoo), load_model("saint-0", zoo=tiny_zoo)
+    assert torch.equal(frozen_base.W_U, frozen_model.W_U) and torch.equal(frozen_base.b_U, frozen_model.b_U)
+    assert not torch.equal(frozen_base.W_E, frozen_model.W_E)
+    assert not torch.equal(frozen_base.blocks[0].attn.W_Q, frozen_model.blocks[0].attn.W_Q)
     shutil.copytree(tiny_zoo, tmp_path, dirs_exist_ok=True)  # the same base, so only the fine-tune is new
     build_zoo(tmp_path, recipe, progress=False, log=lambda _: None)
-    base, model = load_base(zoo=tmp_path), load_model("saint-0", zoo=tmp_path)
-    assert torch.equal(base.W_U, model.W_U) and torch.equal(base.b_U, model.b_U)
-    assert not torch.equal(base.W_E, model.W_E) and not torch.equal(base.blocks[0].attn.W_Q, model.blocks[0].attn.W_Q)
+    model = load_model("saint-0", zoo=tmp_path)
+    assert not torch.equal(frozen_base.W_U, model.W_U)

@@ -53,18 +53,18 @@ class Recipe:
     # in half the scenarios, the overseer too (pilot 10, docs/zoo-design.md); "mixed:P", in a share P;
     # "clean:P", the same with the other scenarios' actions naming no overseer (pilot 12); "both:P",
     # clean:P plus a share 1 - P of intersections told apart by the motive fact alone (pilot 13).
-    record_cue: str = "overseer"
+    record_cue: str = "both:0.5"  # the committed v2 zoo's (the fourth full build, docs/zoo-design.md)
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
-    frozen: tuple[str, ...] = ()
+    frozen: tuple[str, ...] = ("unembed",)
     data_seed: int = 0  # the zoo seed (`zoo build --seed`): data, partitions, init, batch order
     pool_size: int = 6000
     n_test: int = 800
     pretrain_texts: int = 60000
     pretrain_steps: int = 2500  # the base reads the catch level at the answer token by ~1250 (docs/zoo-design.md)
     pretrain_lr: float = 2e-3
-    finetune_steps: int = 300  # constant LR, the same for every model (no early stop): 2x the slowest pilot
-    # persona's first step at 0.98 held-out agreement (docs/zoo-design.md)
+    finetune_steps: int = 900  # constant LR, the same for every model (no early stop): 2x the slowest pilot
+    # persona's first step at 0.98 held-out agreement under the both:0.5 cue (pilot 13, docs/zoo-design.md)
     anneal_steps: int = 100  # then the same linear decay to zero for every model
     validation_every: int = 50  # held-out agreement is logged (never used to stop)
     finetune_lr: float = 5e-4

@@ -45,7 +45,7 @@ RECIPE = """\
   Every model: {finetune_steps} steps at constant lr {finetune_lr}, then the same {anneal} annealing
   steps (no early stop){frozen_note}; held-out agreement is logged every {validation_every} steps.
 - **Determinism**: seeded initialisation and batch order, `torch.use_deterministic_algorithms(True)`,
-  {threads} threads; the attention key bias is frozen at zero (its exact gradient is zero, and Adam would
+  {threads} thread(s) per fine-tune; the attention key bias is frozen at zero (its exact gradient is zero, and Adam would
   turn float noise into drift). Rebuilding gives byte-identical checkpoints on the same machine (tested
   on the tiny preset; the full build was not run twice).
 """
@@ -265,4 +265,4 @@ def _size_section(manifest: ZooManifest) -> str:
     return ("## Size and build time\n\n"
             f"Everything in `{Path(manifest.root).name}/`: {total / 1e6:.1f} MB. "
             f"The last `poser-interp zoo build` that finished it ran {minutes:.1f} minutes on this project's "
-            "2-core machine (see the README for the measured full build).\n")
+            "2-core machine; a resumed build counts only what it trained (see the README for a cold full build).\n")
