@@ -12,7 +12,7 @@
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
       and their pair accuracy over the pilot's pairs, the middle-layer oversight probe.
-  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--cue mixed] [--frozen unembed] [--steps 500] [--mix 0.4 0.4]
+  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--cue mixed] [--frozen unembed] [--steps 500] [--mix 0.4 0.4] [--anneal 100]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
@@ -132,11 +132,11 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
 
 
 def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int,
-          mix: tuple[float, float] = Recipe().pool_mix) -> None:
+          mix: tuple[float, float] = Recipe().pool_mix, anneal: int = Recipe().anneal_steps) -> None:
     from poser_interp.zoo.build import PRESETS, build_zoo
 
     recipe = replace(PRESETS["full"], data_seed=seed, record_cue=cue, frozen=frozen, finetune_steps=steps,
-                     pool_mix=tuple(mix))
+                     pool_mix=tuple(mix), anneal_steps=anneal)
     manifest = build_zoo(out, recipe, workers=workers, progress=False, log=lambda m: print(m, flush=True))
     print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
 
@@ -189,9 +189,10 @@ if __name__ == "__main__":
     f.add_argument("--steps", type=int, default=Recipe().finetune_steps)
     f.add_argument("--workers", type=int, default=2)
     f.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
+    f.add_argument("--anneal", type=int, default=Recipe().anneal_steps, help="linear-decay steps after the constant ones")
     args = parser.parse_args()
     if args.what == "build":
-        build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix))
+        build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix), args.anneal)
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
