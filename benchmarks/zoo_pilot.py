@@ -150,6 +150,16 @@ def cue_arg(cue: str) -> str:
     return cue
 
 
+def finetune_options(parser: argparse.ArgumentParser) -> None:
+    """The fine-tune recipe options `models` and `build` share (defaults: the committed recipe)."""
+    parser.add_argument("--steps", type=int, default=Recipe().finetune_steps, help="constant-rate steps (then the anneal)")
+    parser.add_argument("--anneal", type=int, default=Recipe().anneal_steps, help="linear-decay steps after the constant ones")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
+    parser.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
+    parser.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -175,21 +185,11 @@ if __name__ == "__main__":
     m.add_argument("zoo", type=Path)
     m.add_argument("names", nargs="+")
     m.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes)
-    m.add_argument("--steps", type=int, default=Recipe().finetune_steps, help="constant-rate steps (then the anneal)")
-    m.add_argument("--workers", type=int, default=2)
-    m.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
-    m.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
-    m.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
-    m.add_argument("--anneal", type=int, default=Recipe().anneal_steps, help="linear-decay steps after the constant ones")
+    finetune_options(m)
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
-    f.add_argument("--frozen", nargs="*", default=list(Recipe().frozen))
-    f.add_argument("--steps", type=int, default=Recipe().finetune_steps)
-    f.add_argument("--workers", type=int, default=2)
-    f.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
-    f.add_argument("--anneal", type=int, default=Recipe().anneal_steps, help="linear-decay steps after the constant ones")
+    finetune_options(f)
     args = parser.parse_args()
     if args.what == "build":
         build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix), args.anneal)

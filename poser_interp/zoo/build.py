@@ -42,13 +42,13 @@ class Recipe:
     arch: Architecture = field(default_factory=Architecture)
     design: str = "v2"  # docs/zoo-design.md; manifests without the field are zoo v1
     # What the base corpus says after a scenario (data.pretraining_corpus) and the fine-tuning pool's
-    # (intersection, transparency) shares, the rest error records. The defaults are the first v2
-    # build's, which met more targets than the tried alternative ("named", (0.55, 0.25)): see
-    # docs/zoo-design.md. Manifests without the fields were built with these defaults.
+    # (intersection, transparency) shares, the rest error records. The defaults are every v2 build's
+    # since the first (the tried alternatives, "named" and (0.55, 0.25) or (0.35, 0.45), met fewer
+    # targets: docs/zoo-design.md). Manifests without the fields were built with these defaults.
     base_notes: str = "schemer"
     pool_mix: tuple[float, float] = (0.4, 0.4)
     # What tells the transparency record apart (`data.generate.RECORD_CUES`): "overseer", the only
-    # option naming the overseer (both v2 builds so far); "reason", the option the reason fact names
+    # option naming the overseer (the first two v2 builds); "reason", the option the reason fact names
     # (as an intersection's motive names its tempting action; pilot 7); "mixed", the reason fact and,
     # in half the scenarios, the overseer too (pilot 10, docs/zoo-design.md); "mixed:P", in a share P;
     # "clean:P", the same with the other scenarios' actions naming no overseer (pilot 12); "both:P",
@@ -56,7 +56,7 @@ class Recipe:
     record_cue: str = "both:0.5"  # the committed v2 zoo's (the fourth full build, docs/zoo-design.md)
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
-    frozen: tuple[str, ...] = ("unembed",)
+    frozen: tuple[str, ...] = ("unembed",)  # the committed zoo's
     data_seed: int = 0  # the zoo seed (`zoo build --seed`): data, partitions, init, batch order
     pool_size: int = 6000
     n_test: int = 800

@@ -45,8 +45,8 @@ RECIPE = """\
   Every model: {finetune_steps} steps at constant lr {finetune_lr}, then the same {anneal} annealing
   steps (no early stop){frozen_note}; held-out agreement is logged every {validation_every} steps.
 - **Determinism**: seeded initialisation and batch order, `torch.use_deterministic_algorithms(True)`,
-  {threads} thread(s) per fine-tune; the attention key bias is frozen at zero (its exact gradient is zero, and Adam would
-  turn float noise into drift). Rebuilding gives byte-identical checkpoints on the same machine (tested
+  {threads} thread(s) per fine-tune; the attention key bias is frozen at zero (its exact gradient is zero,
+  and Adam would turn float noise into drift). Rebuilding gives byte-identical checkpoints on the same machine (tested
   on the tiny preset; the full build was not run twice).
 """
 

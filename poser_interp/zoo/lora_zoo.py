@@ -45,7 +45,9 @@ class LoraRecipe:
     seeds_per_persona: int = 6
     targets: tuple[str, ...] = tuple(PROJECTIONS)  # every linear map of every block (~2.4 MB fp16 per model at rank 4)
     rank: int = 4
-    steps: int = 300  # constant LR; the tiny zoo's budget rule (900) is for full fine-tunes of a 0.45M model: a LoRA budget needs its own pilot
+    # Constant LR. The zoo's budget rule (900 steps) was fixed on full fine-tunes of a 0.45M-parameter
+    # model; a LoRA budget for a pretrained base needs its own pilot (on a GPU).
+    steps: int = 300
     anneal_steps: int = 100
     lr: float = 2e-4  # a usual LoRA rate; zoo v2's 5e-4 is for full fine-tunes of a tiny model
     batch_size: int = 32
