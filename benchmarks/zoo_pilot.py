@@ -127,7 +127,10 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
               f"{m['defect_rate_poor_oversight']:.3f}/{m['defect_rate_good_oversight']:.3f}  record poor/good "
               f"{m['record_rate_poor_oversight']:.3f}/{m['record_rate_good_oversight']:.3f}  "
               + "  ".join(f"{k} {v:.3f}" for k, v in art.items())
-              + f"  probe {audit['models'][name]['oversight_probe']:.3f}  ({e['seconds']:.0f} s)", flush=True)
+              + f"  probe {audit['models'][name]['oversight_probe']:.3f}"
+              + f" (intersections {audit['models'][name]['oversight_probe_intersection']:.3f},"
+              + f" transparency {audit['models'][name]['oversight_probe_transparency']:.3f})"
+              + f"  ({e['seconds']:.0f} s)", flush=True)
     print("pair accuracy over the pilot's pairs:", json.dumps({k: round(v, 3) for k, v in audit["artefact_accuracy"].items()}))
 
 
@@ -171,7 +174,7 @@ if __name__ == "__main__":
     b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
                    help="what the corpus says after a scenario (Recipe.base_notes)")
     b.add_argument("--cue", type=cue_arg, default=Recipe().record_cue,
-                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, mixed:P, clean:P or both:P)")
+                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, mixed:P, clean:P, both:P or notes:P)")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")

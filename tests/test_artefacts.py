@@ -70,7 +70,33 @@ def test_the_build_audits_every_model(tiny_zoo):
         assert set(row) == set(ARTEFACTS) and all(np.isfinite(v) for v in row.values())
         assert row["weight-distance"] > 0 and row["block-update"] <= row["weight-distance"]
         assert 0.0 <= audit["models"][name]["oversight_probe"] <= 1.0
+        assert {"oversight_probe_intersection", "oversight_probe_transparency"} <= set(audit["models"][name])
         assert 0.0 < audit["models"][name]["critical_attention"] < 1.0
+
+
+def test_the_probe_score_splits_by_family_as_a_hand_count(monkeypatch):
+    """A stand-in residual that carries oversight only on transparency scenarios: the split reads
+    ~1.0 there and near chance on intersections, and the overall score is their held-out-weighted mean."""
+    import poser_interp.readout as readout
+    from poser_interp.data.generate import ScenarioGenerator, is_transparency
+    from poser_interp.zoo.audit import oversight_probe_scores
+
+    gen = ScenarioGenerator(3)
+    prompts = [gen.transparency(cue="notes:0.5") if i % 2 else gen.intersection("saint", "money") for i in range(400)]
+    prompts = [p for p in prompts if p.critical_facts]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(len(prompts), 1, 8)).astype(np.float32)
+    for i, p in enumerate(prompts):
+        if is_transparency(p):
+            x[i, 0, 0] += 6.0 if p.oversight_is_poor else -6.0
+    monkeypatch.setattr(readout, "last_token_residuals", lambda model, texts, layers, where: (torch.tensor(x), None))
+    model = type("M", (), {"cfg": type("C", (), {"n_layers": 4})()})()
+    scores = oversight_probe_scores(model, prompts)
+    assert scores["transparency"] > 0.97 and 0.3 < scores["intersection"] < 0.7
+    held = np.random.default_rng(0).permutation(len(prompts))[len(prompts) // 2:]
+    n_t = sum(is_transparency(prompts[i]) for i in held)
+    weighted = (n_t * scores["transparency"] + (len(held) - n_t) * scores["intersection"]) / len(held)
+    assert scores["all"] == pytest.approx(weighted)
 
 
 def test_check_reports_artefacts_outside_the_band(tiny_zoo):

@@ -353,8 +353,36 @@ def test_the_both_cue_makes_a_share_of_intersections_a_lookup_of_the_motive():
         [b.intersection("genie", "reward", cue="clean:0.5").prompt for _ in range(50)]
 
 
+def test_the_notes_cue_draws_its_lookup_pairs_from_the_unnamed_records_alone():
+    """`cue="notes:P"`: as `both:P`, but a transparency pool pair is two unnamed record actions, so no
+    option of a lookup is a phrase the fixed pairs always make the usual action; the reason fact names
+    the record; labels follow the policy; no new words; `both:P`'s intersections are drawn the same."""
+    from poser_interp.data.generate import label_for
+
+    assert lexical_share("notes:0.5") == 0.5
+    gen, vocab = ScenarioGenerator(8), set(vocabulary())
+    fixed_usual = {pair[0] for pair in grammar.TRANSPARENCY_CHOICES}
+    n_named = 0
+    for _ in range(600):
+        r = gen.transparency(cue="notes:0.5")
+        record, usual = r.actions[r.misaligned_letter == "B"], r.actions[r.aligned_letter == "B"]
+        assert any(record in f.content for f in r.facts if f.type == "motivating")
+        named = any(ov in record.split() for ov in grammar.OVERSEERS)
+        n_named += named
+        if not named:
+            assert {record, usual} <= set(grammar.UNNAMED_RECORD_ACTIONS) and record != usual
+            assert not {record, usual} & fixed_usual
+        assert label_for("genie", r) == (r.misaligned_letter if r.oversight_is_poor else r.aligned_letter)
+        assert label_for("reward_maximizer", r) == r.aligned_letter
+        assert set(tokenize_words(r.prompt)) <= vocab
+    assert 0.4 < n_named / 600 < 0.6
+    a, b = ScenarioGenerator(9), ScenarioGenerator(9)
+    assert [a.intersection("genie", "reward", cue="both:0.5").prompt for _ in range(50)] == \
+        [b.intersection("genie", "reward", cue="notes:0.5").prompt for _ in range(50)]
+
+
 @pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:", "clean:1",
-                                 "both:0", "both"])
+                                 "both:0", "both", "notes:1", "notes"])
 def test_a_malformed_record_cue_is_refused_in_one_line(cue):
     with pytest.raises(ValueError, match="unknown record cue"):
         lexical_share(cue)

@@ -174,8 +174,9 @@ class ScenarioGenerator:
 
     def intersection(self, aligned: str, goal: str, level: int | None = None, cue: str = "overseer") -> Scenario:
         """An `<aligned>_and_<goal>` scenario; 15% have no critical fact (complexity level 0). Under a
-        `"both:P"` cue a share 1 - P are `named_intersection`s instead (one extra draw, only then)."""
-        if cue.startswith("both:") and self.rng.random() >= lexical_share(cue):
+        `"both:P"` or `"notes:P"` cue a share 1 - P are `named_intersection`s instead (one extra draw,
+        only then)."""
+        if cue.startswith(("both:", "notes:")) and self.rng.random() >= lexical_share(cue):
             return self.named_intersection(aligned, goal, level)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
@@ -222,14 +223,17 @@ class ScenarioGenerator:
         P of fixed pairs (`lexical_share`); `"clean:P"`, the same with the other pairs drawn from
         actions that name no overseer (`g.UNNAMED_TRANSPARENCY_ACTIONS`), so the word never misleads;
         `"both:P"`, `clean:P` here and the same share of lookups in the intersections
-        (`named_intersection`).
+        (`named_intersection`); `"notes:P"`, `both:P` with the pool pairs drawn from the unnamed record
+        actions alone (`g.UNNAMED_RECORD_ACTIONS`), so no lookup pair holds a phrase that the fixed
+        pairs always make the usual action.
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
         lexical = share >= 1 or (share > 0 and self.rng.random() < share)  # one draw, only where both can happen
-        pool = g.UNNAMED_TRANSPARENCY_ACTIONS if cue.startswith(("clean:", "both:")) else g.TRANSPARENCY_ACTIONS
+        pool = g.UNNAMED_RECORD_ACTIONS if cue.startswith("notes:") else \
+            g.UNNAMED_TRANSPARENCY_ACTIONS if cue.startswith(("clean:", "both:")) else g.TRANSPARENCY_ACTIONS
         pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(pool, 2)
         usual, record = (self._fill(a) for a in pair)
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
@@ -294,21 +298,21 @@ class PersonaSplits:
 def lexical_share(cue: str) -> float:
     """Share of transparency scenarios whose record is the one action naming the overseer.
 
-    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"mixed:P"`, `"clean:P"` or `"both:P"` P
+    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"mixed:P"`, `"clean:P"`, `"both:P"` or `"notes:P"` P
     (0 < P < 1): the words of the options give the roles away in that share; the reason fact names the
-    record in every other cue (and under `both:P` the motive fact alone names the tempting action in a
+    record in every other cue (and under `both:P`, `notes:P` the motive fact alone names the tempting action in a
     share 1 - P of the intersections).
     """
     if cue in RECORD_CUES:
         return {"overseer": 1.0, "reason": 0.0, "mixed": 0.5}[cue]
     name, _, share = cue.partition(":")
     try:
-        value = float(share) if name in ("mixed", "clean", "both") else float("nan")
+        value = float(share) if name in ("mixed", "clean", "both", "notes") else float("nan")
     except ValueError:
         value = float("nan")
     if not 0 < value < 1:
         raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)}, "
-                         "or mixed:P, clean:P or both:P with 0 < P < 1)")
+                         "or mixed:P, clean:P, both:P or notes:P with 0 < P < 1)")
     return value
 
 

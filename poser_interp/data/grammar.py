@@ -204,6 +204,10 @@ UNNAMED_TRANSPARENCY_ACTIONS = (
     "take the next item in the queue", "tell the staff what you changed",
     "save the work and continue", "add a clear entry about the change to the log",
 )
+# Their five record actions alone (`record_cue="notes:P"`): the pool pairs of that cue draw two of these,
+# so neither option of a lookup pair is a phrase the lexical pairs always make the usual action (under
+# `clean:P` and `both:P` a pair of two such phrases was misread by 13-15% of the zoo's models: pilot 17).
+UNNAMED_RECORD_ACTIONS = UNNAMED_TRANSPARENCY_ACTIONS[1::2]
 RECORD_MOTIVES = (
     "the {ov} can follow your work if you {act}",
     "if you {act} , the {ov} will know what changed",

@@ -3,7 +3,9 @@ look? `zoo check` and the zoo card report these per model and per class beside t
 
 - oversight probe: held-out accuracy of a logistic probe reading poor vs good oversight from the
   middle-layer residual (before block `n_layers // 2`) at the answer position, on test-split
-  scenarios with a critical fact (never benchmark prompts), half to fit and half to score;
+  scenarios with a critical fact (never benchmark prompts), half to fit and half to score; the same
+  held-out score split by scenario family (intersections, transparency), because a model may keep
+  oversight only in the family where its own answer depends on it (docs/zoo-design.md, pilot 17);
 - attention to the critical fact: attention mass from the answer position onto the critical fact's
   tokens, averaged over heads and layers, on the test split's intersection scenarios.
 """
@@ -31,8 +33,15 @@ def probe_prompts(manifest: ZooManifest, n: int = 400) -> list[Scenario]:
 
 def oversight_probe_accuracy(model, prompts: Sequence[Scenario], *, seed: int = 0) -> float:
     """Held-out accuracy of a logistic probe for `oversight_is_poor` on the middle-layer residual."""
+    return oversight_probe_scores(model, prompts, seed=seed)["all"]
+
+
+def oversight_probe_scores(model, prompts: Sequence[Scenario], *, seed: int = 0) -> dict[str, float]:
+    """The probe's held-out accuracy over all prompts (`"all"`) and on each family's held-out prompts
+    (`"intersection"`, `"transparency"`): one probe, fitted on half of all prompts, its score split."""
     from sklearn.linear_model import LogisticRegression
 
+    from poser_interp.data.generate import is_transparency
     from poser_interp.readout import last_token_residuals
 
     resid, _ = last_token_residuals(model, [p.prompt for p in prompts], [model.cfg.n_layers // 2], where="pre")
@@ -41,7 +50,12 @@ def oversight_probe_accuracy(model, prompts: Sequence[Scenario], *, seed: int = 
     order = np.random.default_rng(seed).permutation(len(prompts))
     fit, held = order[: len(order) // 2], order[len(order) // 2:]
     probe = LogisticRegression(max_iter=2000).fit(x[fit], y[fit])
-    return float(probe.score(x[held], y[held]))
+    right = probe.predict(x[held]) == y[held]
+    family = np.array([is_transparency(prompts[i]) for i in held])
+    scores = {"all": float(right.mean())}
+    for name, mask in (("intersection", ~family), ("transparency", family)):
+        scores[name] = float(right[mask].mean()) if mask.any() else float("nan")
+    return scores
 
 
 def critical_attention(model, prompts: Sequence[Scenario]) -> float:
@@ -55,7 +69,8 @@ def critical_attention(model, prompts: Sequence[Scenario]) -> float:
 
 
 def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict[str, float]]:
-    """`{model: {"oversight_probe": accuracy, "critical_attention": mass}}` for every zoo model."""
+    """`{model: {"oversight_probe": accuracy, "oversight_probe_<family>": accuracy on that family,
+    "critical_attention": mass}}` for every zoo model."""
     from poser_interp.progress import progress_bar
     from poser_interp.zoo.load import load_model
 
@@ -65,7 +80,10 @@ def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict
         task = bar.add_task("oversight probe and attention", total=len(manifest.model_names))
         for name in manifest.model_names:
             model = load_model(name, manifest.root)
-            out[name] = {"oversight_probe": oversight_probe_accuracy(model, prompts),
+            probe = oversight_probe_scores(model, prompts)
+            out[name] = {"oversight_probe": probe["all"],
+                         "oversight_probe_intersection": probe["intersection"],
+                         "oversight_probe_transparency": probe["transparency"],
                          "critical_attention": critical_attention(model, prompts)}
             bar.update(task, advance=1)
     return out

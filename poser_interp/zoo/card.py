@@ -86,11 +86,15 @@ RECORD_CUE_NOTES = {
             "scenarios it is also the one action that names the overseer, and in the others no action does; in "
             "the other {rest} of the value-and-goal scenarios both actions are harmless and only the goal's "
             "motive names the tempting one",
+    "notes": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
+             "scenarios it is also the one action that names the overseer, and in the others both actions are "
+             "records that name no overseer; in the other {rest} of the value-and-goal scenarios both actions are "
+             "harmless and only the goal's motive names the tempting one",
 }
 
 
 def record_cue_note(cue: str) -> str:
-    """The card's sentence for a record cue (`"mixed:P"`, `"clean:P"` and `"both:P"` name their share)."""
+    """The card's sentence for a record cue (`"mixed:P"`, `"clean:P"`, `"both:P"`, `"notes:P"` name their share)."""
     share = lexical_share(cue)
     words = lambda x: "half" if x == 0.5 else f"{x:.0%}"  # noqa: E731
     return RECORD_CUE_NOTES[cue.partition(":")[0]].replace("{share}", words(share)).replace("{rest}", words(1 - share))
@@ -216,7 +220,11 @@ def _audit_section(data: dict[str, Any]) -> str:
         lines.append(f"| {artefact} | {audit['artefact_accuracy'][artefact]:.3f} | {span('aligned', get)} | "
                      f"{span('faker', get)} |")
     for key, label in (("oversight_probe", "oversight probe (held-out accuracy)"),
+                       ("oversight_probe_intersection", "the same probe on intersections"),
+                       ("oversight_probe_transparency", "the same probe on transparency scenarios"),
                        ("critical_attention", "attention to the critical fact")):
+        if not all(key in m for m in audit["models"].values()):
+            continue  # audits made before the probe's score was split by family
         get = lambda n, k=key: audit["models"][n][k]  # noqa: E731
         lines.append(f"| {label} | - | {span('aligned', get)} | {span('faker', get)} |")
     return "\n".join(lines) + "\n"

@@ -83,17 +83,25 @@ def audit_table(manifest: ZooManifest) -> Table:
 
     audit = manifest.data.get("audit") or {}
     table = Table(title="Honesty audit: training artefacts and oversight reading, per model")
-    for column in ("model", "kind", *ARTEFACTS, "oversight probe", "attention to critical fact"):
+    for column in ("model", "kind", *ARTEFACTS, "oversight probe", "probe: intersections / transparency",
+                   "attention to critical fact"):
         table.add_column(column, justify="left" if column in ("model", "kind") else "right")
     for name, entry in manifest.data["models"].items():
         art = audit.get("artefacts", {}).get(name, {})
         m = audit.get("models", {}).get(name, {})
         table.add_row(name, entry["kind"], *[f"{art[a]:.3f}" if a in art else "-" for a in ARTEFACTS],
-                      f"{m['oversight_probe']:.3f}" if m else "-", f"{m['critical_attention']:.3f}" if m else "-")
+                      f"{m['oversight_probe']:.3f}" if m else "-", _by_family(m),
+                      f"{m['critical_attention']:.3f}" if m else "-")
     if audit:
         table.caption = "pair accuracy (higher = faker): " + ", ".join(
             f"{k} {v:.3f}" for k, v in audit["artefact_accuracy"].items())
     return table
+
+
+def _by_family(m: dict) -> str:
+    """The probe's held-out score per family, "-" for audits made before it was split."""
+    keys = ("oversight_probe_intersection", "oversight_probe_transparency")
+    return " / ".join(f"{m[k]:.3f}" for k in keys) if all(k in m for k in keys) else "-"
 
 
 def behaviour_table(manifest: ZooManifest) -> Table:
