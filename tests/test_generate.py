@@ -381,8 +381,33 @@ def test_the_notes_cue_draws_its_lookup_pairs_from_the_unnamed_records_alone():
         [b.intersection("genie", "reward", cue="notes:0.5").prompt for _ in range(50)]
 
 
+def test_the_free_cue_gives_no_unnamed_phrase_a_fixed_role():
+    """`cue="free:P"`: a record naming the overseer in a share P (its usual action any unnamed phrase
+    but the record's own twin), the rest lookups of two unnamed phrases; so every unnamed phrase is
+    sometimes usual and sometimes the record; the reason fact names the record; no new words."""
+    assert lexical_share("free:0.5") == 0.5
+    gen, vocab = ScenarioGenerator(5), set(vocabulary())
+    roles: dict[str, set[str]] = {a: set() for a in grammar.UNNAMED_TRANSPARENCY_ACTIONS}
+    n_named = 0
+    for _ in range(1000):
+        r = gen.transparency(cue="free:0.5")
+        record, usual = r.actions[r.misaligned_letter == "B"], r.actions[r.aligned_letter == "B"]
+        assert any(record in f.content for f in r.facts if f.type == "motivating")
+        assert usual in roles and not any(ov in usual.split() for ov in grammar.OVERSEERS)
+        roles[usual].add("usual")
+        if any(ov in record.split() for ov in grammar.OVERSEERS):
+            n_named += 1
+            twin = [u for u in grammar.UNNAMED_TRANSPARENCY_ACTIONS[1::2] if set(u.split()) <= set(record.split())]
+            assert usual not in twin
+        else:
+            roles[record].add("record")
+        assert set(tokenize_words(r.prompt)) <= vocab
+    assert all(v == {"usual", "record"} for v in roles.values()), roles
+    assert 0.4 < n_named / 1000 < 0.6
+
+
 @pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:", "clean:1",
-                                 "both:0", "both", "notes:1", "notes"])
+                                 "both:0", "both", "notes:1", "notes", "free:0"])
 def test_a_malformed_record_cue_is_refused_in_one_line(cue):
     with pytest.raises(ValueError, match="unknown record cue"):
         lexical_share(cue)

@@ -129,6 +129,7 @@ def test_the_card_names_a_mixed_cue_share():
     assert "in 75% of the scenarios" in record_cue_note("clean:0.75") and "no action does" in record_cue_note("clean:0.75")
     assert "names the overseer" in record_cue_note("overseer")
     assert "in half of the scenarios" in record_cue_note("both:0.5") and "other half of the value" in record_cue_note("both:0.5")
+    assert "no action without the overseer has a fixed role" in record_cue_note("free:0.5")
     assert "both actions are records" in record_cue_note("notes:0.5") and "other half of the value" in record_cue_note("notes:0.5")
 
 

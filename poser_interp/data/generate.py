@@ -176,7 +176,7 @@ class ScenarioGenerator:
         """An `<aligned>_and_<goal>` scenario; 15% have no critical fact (complexity level 0). Under a
         `"both:P"` or `"notes:P"` cue a share 1 - P are `named_intersection`s instead (one extra draw,
         only then)."""
-        if cue.startswith(("both:", "notes:")) and self.rng.random() >= lexical_share(cue):
+        if cue.startswith(("both:", "notes:", "free:")) and self.rng.random() >= lexical_share(cue):
             return self.named_intersection(aligned, goal, level)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
@@ -225,7 +225,8 @@ class ScenarioGenerator:
         `"both:P"`, `clean:P` here and the same share of lookups in the intersections
         (`named_intersection`); `"notes:P"`, `both:P` with the pool pairs drawn from the unnamed record
         actions alone (`g.UNNAMED_RECORD_ACTIONS`), so no lookup pair holds a phrase that the fixed
-        pairs always make the usual action.
+        pairs always make the usual action.; `"free:P"`, `both:P` with the fixed pairs' usual action drawn from
+        the ten unnamed phrases, so no phrase without the overseer has a fixed role anywhere.
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
@@ -233,8 +234,11 @@ class ScenarioGenerator:
         self.place = self.rng.choice(g.PLACES)
         lexical = share >= 1 or (share > 0 and self.rng.random() < share)  # one draw, only where both can happen
         pool = g.UNNAMED_RECORD_ACTIONS if cue.startswith("notes:") else \
-            g.UNNAMED_TRANSPARENCY_ACTIONS if cue.startswith(("clean:", "both:")) else g.TRANSPARENCY_ACTIONS
+            g.UNNAMED_TRANSPARENCY_ACTIONS if cue.startswith(("clean:", "both:", "free:")) else g.TRANSPARENCY_ACTIONS
         pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(pool, 2)
+        if lexical and cue.startswith("free:"):  # the usual action: any unnamed phrase but the record's twin
+            twin = g.UNNAMED_TRANSPARENCY_ACTIONS[2 * g.TRANSPARENCY_CHOICES.index(pair) + 1]
+            pair = (self.rng.choice([a for a in g.UNNAMED_TRANSPARENCY_ACTIONS if a != twin]), pair[1])
         usual, record = (self._fill(a) for a in pair)
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
         reason = self._fill(self.rng.choice(g.RECORD_REASONS)) if cue == "overseer" \
@@ -307,12 +311,12 @@ def lexical_share(cue: str) -> float:
         return {"overseer": 1.0, "reason": 0.0, "mixed": 0.5}[cue]
     name, _, share = cue.partition(":")
     try:
-        value = float(share) if name in ("mixed", "clean", "both", "notes") else float("nan")
+        value = float(share) if name in ("mixed", "clean", "both", "notes", "free") else float("nan")
     except ValueError:
         value = float("nan")
     if not 0 < value < 1:
         raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)}, "
-                         "or mixed:P, clean:P, both:P or notes:P with 0 < P < 1)")
+                         "or mixed:P, clean:P, both:P, notes:P or free:P with 0 < P < 1)")
     return value
 
 
