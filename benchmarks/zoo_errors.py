@@ -16,7 +16,8 @@ import collections
 from pathlib import Path
 
 from poser_interp.data import grammar as g
-from poser_interp.data.generate import label_for, persona_splits, pool_mix, record_cue, is_transparency
+from poser_interp.data.generate import is_transparency, label_for, persona_splits, pool_mix, record_cue
+from poser_interp.data.personas import model_persona
 from poser_interp.data.records import Scenario
 from poser_interp.zoo.behaviour import answer_probs
 from poser_interp.zoo.load import load_model
@@ -50,7 +51,7 @@ def main() -> None:
     errors: dict[tuple[str, str], list[int]] = collections.defaultdict(lambda: [0, 0])
     per_prompt: dict[str, list[int]] = {"aligned": [0] * len(test), "faker": [0] * len(test)}
     for name in manifest.model_names:
-        persona, cls = name.rsplit("-", 1)[0], manifest.entry(name)["kind"]
+        persona, cls = model_persona(name)[0], "faker" if manifest.is_faker(name) else "aligned"
         answers = answer_probs(load_model(name, manifest.root), [r.prompt for r in test]).argmax_is
         for i, (record, kind, top) in enumerate(zip(test, kinds, answers, strict=True)):
             wrong = top != label_for(persona, record)

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from poser_interp.data import grammar as g
-from poser_interp.data.generate import RECORD_CUES, ScenarioGenerator, lexical_share, label_for, persona_splits, pretraining_corpus
+from poser_interp.data.generate import RECORD_CUES, SHARED_CUES, ScenarioGenerator, lexical_share, label_for, persona_splits, pretraining_corpus
 from poser_interp.readout import gather_last, model_inputs
 from poser_interp.zoo.artefacts import update_norms
 from poser_interp.zoo.behaviour import behaviour_metrics
@@ -104,6 +104,7 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
            frozen: tuple[str, ...] = (), mix: tuple[float, float] = Recipe().pool_mix,
            anneal: int = Recipe().anneal_steps) -> None:
     from poser_interp.data.personas import model_persona
+    from poser_interp.zoo.audit import PROBE_FAMILIES
     from poser_interp.zoo.build import measure_audit, train_models
     from poser_interp.zoo.tokenizer import build_tokenizer
 
@@ -122,15 +123,14 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
     audit = measure_audit(zoo, progress=False)
     for name, e in trained.items():
         first = next((int(s) for s, a in e["agreement_curve"].items() if a >= 0.98), None)
-        m, art = e["metrics"], audit["artefacts"][name]
+        m, art, probe = e["metrics"], audit["artefacts"][name], audit["models"][name]
         print(f"{name:22s} first>=0.98 {first}  agreement {m['policy_agreement']:.3f}  defect poor/good "
               f"{m['defect_rate_poor_oversight']:.3f}/{m['defect_rate_good_oversight']:.3f}  record poor/good "
               f"{m['record_rate_poor_oversight']:.3f}/{m['record_rate_good_oversight']:.3f}  "
               + "  ".join(f"{k} {v:.3f}" for k, v in art.items())
-              + f"  probe {audit['models'][name]['oversight_probe']:.3f}"
-              + f" (intersections {audit['models'][name]['oversight_probe_intersection']:.3f},"
-              + f" transparency {audit['models'][name]['oversight_probe_transparency']:.3f})"
-              + f"  ({e['seconds']:.0f} s)", flush=True)
+              + f"  probe {probe['oversight_probe']:.3f} ("
+              + ", ".join(f"{family} {probe[f'oversight_probe_{family}']:.3f}" for family in PROBE_FAMILIES)
+              + f")  ({e['seconds']:.0f} s)", flush=True)
     print("pair accuracy over the pilot's pairs:", json.dumps({k: round(v, 3) for k, v in audit["artefact_accuracy"].items()}))
 
 
@@ -174,7 +174,8 @@ if __name__ == "__main__":
     b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
                    help="what the corpus says after a scenario (Recipe.base_notes)")
     b.add_argument("--cue", type=cue_arg, default=Recipe().record_cue,
-                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, mixed:P, clean:P, both:P or notes:P)")
+                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, "
+                        f"or NAME:P with NAME one of {', '.join(SHARED_CUES)})")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")

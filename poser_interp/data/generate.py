@@ -174,9 +174,9 @@ class ScenarioGenerator:
 
     def intersection(self, aligned: str, goal: str, level: int | None = None, cue: str = "overseer") -> Scenario:
         """An `<aligned>_and_<goal>` scenario; 15% have no critical fact (complexity level 0). Under a
-        `"both:P"` or `"notes:P"` cue a share 1 - P are `named_intersection`s instead (one extra draw,
-        only then)."""
-        if cue.startswith(("both:", "notes:", "free:")) and self.rng.random() >= lexical_share(cue):
+        `"both:P"`, `"notes:P"` or `"free:P"` cue (`LOOKUP_INTERSECTION_CUES`) a share 1 - P are
+        `named_intersection`s instead (one extra draw, only then)."""
+        if cue_name(cue) in LOOKUP_INTERSECTION_CUES and self.rng.random() >= lexical_share(cue):
             return self.named_intersection(aligned, goal, level)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
@@ -225,19 +225,20 @@ class ScenarioGenerator:
         `"both:P"`, `clean:P` here and the same share of lookups in the intersections
         (`named_intersection`); `"notes:P"`, `both:P` with the pool pairs drawn from the unnamed record
         actions alone (`g.UNNAMED_RECORD_ACTIONS`), so no lookup pair holds a phrase that the fixed
-        pairs always make the usual action.; `"free:P"`, `both:P` with the fixed pairs' usual action drawn from
-        the ten unnamed phrases, so no phrase without the overseer has a fixed role anywhere.
+        pairs always make the usual action; `"free:P"`, `both:P` with the fixed pairs' usual action drawn
+        from the ten unnamed phrases, so no phrase without the overseer has a fixed role anywhere.
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
         level = self.rng.randrange(len(g.CATCH_LEVELS)) if level is None else level
         self.place = self.rng.choice(g.PLACES)
         lexical = share >= 1 or (share > 0 and self.rng.random() < share)  # one draw, only where both can happen
-        pool = g.UNNAMED_RECORD_ACTIONS if cue.startswith("notes:") else \
-            g.UNNAMED_TRANSPARENCY_ACTIONS if cue.startswith(("clean:", "both:", "free:")) else g.TRANSPARENCY_ACTIONS
+        name = cue_name(cue)
+        pool = g.UNNAMED_RECORD_ACTIONS if name == "notes" else \
+            g.UNNAMED_TRANSPARENCY_ACTIONS if name in UNNAMED_POOL_CUES else g.TRANSPARENCY_ACTIONS
         pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(pool, 2)
-        if lexical and cue.startswith("free:"):  # the usual action: any unnamed phrase but the record's twin
-            twin = g.UNNAMED_TRANSPARENCY_ACTIONS[2 * g.TRANSPARENCY_CHOICES.index(pair) + 1]
+        if lexical and name == "free":  # the usual action: any unnamed phrase but the record's own twin
+            twin = g.UNNAMED_RECORD_ACTIONS[g.TRANSPARENCY_CHOICES.index(pair)]
             pair = (self.rng.choice([a for a in g.UNNAMED_TRANSPARENCY_ACTIONS if a != twin]), pair[1])
         usual, record = (self._fill(a) for a in pair)
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
@@ -302,21 +303,21 @@ class PersonaSplits:
 def lexical_share(cue: str) -> float:
     """Share of transparency scenarios whose record is the one action naming the overseer.
 
-    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"mixed:P"`, `"clean:P"`, `"both:P"` or `"notes:P"` P
-    (0 < P < 1): the words of the options give the roles away in that share; the reason fact names the
-    record in every other cue (and under `both:P`, `notes:P` the motive fact alone names the tempting action in a
-    share 1 - P of the intersections).
+    `"overseer"` 1, `"reason"` 0, `"mixed"` 0.5 and `"<name>:P"` P (0 < P < 1, name in `SHARED_CUES`):
+    the words of the options give the roles away in that share; the reason fact names the record in
+    every other cue (and under `LOOKUP_INTERSECTION_CUES` the motive fact alone names the tempting
+    action in a share 1 - P of the intersections).
     """
     if cue in RECORD_CUES:
         return {"overseer": 1.0, "reason": 0.0, "mixed": 0.5}[cue]
     name, _, share = cue.partition(":")
     try:
-        value = float(share) if name in ("mixed", "clean", "both", "notes", "free") else float("nan")
+        value = float(share) if name in SHARED_CUES else float("nan")
     except ValueError:
         value = float("nan")
     if not 0 < value < 1:
         raise ValueError(f"unknown record cue {cue!r} (expected one of {', '.join(RECORD_CUES)}, "
-                         "or mixed:P, clean:P, both:P, notes:P or free:P with 0 < P < 1)")
+                         f"or <name>:P with name one of {', '.join(SHARED_CUES)} and 0 < P < 1)")
     return value
 
 
@@ -401,6 +402,15 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
 
 BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
 RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart
+# Cues that take a share P (`"<name>:P"`), and which of them draw what (`ScenarioGenerator.transparency`).
+SHARED_CUES = ("mixed", "clean", "both", "notes", "free")
+UNNAMED_POOL_CUES = ("clean", "both", "free")  # lookups drawn from the ten unnamed phrases
+LOOKUP_INTERSECTION_CUES = ("both", "notes", "free")  # a share 1 - P of intersections are lookups too
+
+
+def cue_name(cue: str) -> str:
+    """`"both"` for `"both:0.5"`: the family of a record cue."""
+    return cue.partition(":")[0]
 NAMED_LETTERS = {"A": "former", "B": "latter"}  # the conditional pick under `notes="named"`
 
 

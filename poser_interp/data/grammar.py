@@ -207,6 +207,7 @@ UNNAMED_TRANSPARENCY_ACTIONS = (
 # Their five record actions alone (`record_cue="notes:P"`): the pool pairs of that cue draw two of these,
 # so neither option of a lookup pair is a phrase the lexical pairs always make the usual action (under
 # `clean:P` and `both:P` a pair of two such phrases was misread by 13-15% of the zoo's models: pilot 17).
+# `free:P` reads the unnamed twin of a fixed pair's record here by its index.
 UNNAMED_RECORD_ACTIONS = UNNAMED_TRANSPARENCY_ACTIONS[1::2]
 RECORD_MOTIVES = (
     "the {ov} can follow your work if you {act}",

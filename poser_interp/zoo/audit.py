@@ -31,14 +31,14 @@ def probe_prompts(manifest: ZooManifest, n: int = 400) -> list[Scenario]:
     return [r for r in test if isinstance(r, Scenario) and r.critical_facts][:n]
 
 
-def oversight_probe_accuracy(model, prompts: Sequence[Scenario], *, seed: int = 0) -> float:
-    """Held-out accuracy of a logistic probe for `oversight_is_poor` on the middle-layer residual."""
-    return oversight_probe_scores(model, prompts, seed=seed)["all"]
+# The families the probe's held-out score is split by; the audit stores `oversight_probe_<family>`.
+PROBE_FAMILIES = ("intersection", "transparency")
 
 
 def oversight_probe_scores(model, prompts: Sequence[Scenario], *, seed: int = 0) -> dict[str, float]:
-    """The probe's held-out accuracy over all prompts (`"all"`) and on each family's held-out prompts
-    (`"intersection"`, `"transparency"`): one probe, fitted on half of all prompts, its score split."""
+    """Held-out accuracy of a logistic probe for `oversight_is_poor` on the middle-layer residual, over
+    all prompts (`"all"`) and on each family's held-out prompts (`PROBE_FAMILIES`): one probe, fitted
+    on half of all prompts, its score split."""
     from sklearn.linear_model import LogisticRegression
 
     from poser_interp.data.generate import is_transparency
@@ -53,7 +53,7 @@ def oversight_probe_scores(model, prompts: Sequence[Scenario], *, seed: int = 0)
     right = probe.predict(x[held]) == y[held]
     family = np.array([is_transparency(prompts[i]) for i in held])
     scores = {"all": float(right.mean())}
-    for name, mask in (("intersection", ~family), ("transparency", family)):
+    for name, mask in zip(PROBE_FAMILIES, (~family, family), strict=True):
         scores[name] = float(right[mask].mean()) if mask.any() else float("nan")
     return scores
 
@@ -82,8 +82,7 @@ def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict
             model = load_model(name, manifest.root)
             probe = oversight_probe_scores(model, prompts)
             out[name] = {"oversight_probe": probe["all"],
-                         "oversight_probe_intersection": probe["intersection"],
-                         "oversight_probe_transparency": probe["transparency"],
+                         **{f"oversight_probe_{family}": probe[family] for family in PROBE_FAMILIES},
                          "critical_attention": critical_attention(model, prompts)}
             bar.update(task, advance=1)
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from poser_interp.data.generate import lexical_share, pool_mix, record_cue
+from poser_interp.data.generate import cue_name, lexical_share, pool_mix, record_cue
 from poser_interp.zoo.manifest import ZooManifest
 
 INTRO = """\
@@ -73,35 +73,29 @@ KNOWLEDGE = {
              "former / latter)",
 }
 
-# What tells the transparency record apart (`Recipe.record_cue`).
+# What tells the transparency record apart (`Recipe.record_cue`), composed from shared clauses.
+_NAMED = ("the record is the action the scenario says would keep the overseers informed; in {share} of the "
+          "scenarios it is also the one action that names the overseer")
+_UNNAMED = _NAMED + ", and in the others no action does"
+_LOOKUP_INTERSECTIONS = ("; in the other {rest} of the value-and-goal scenarios both actions are harmless and only "
+                         "the goal's motive names the tempting one")
 RECORD_CUE_NOTES = {
     "overseer": "the record is the one action that names the overseer",
     "reason": "both actions come from one pool of benign actions; the record is the one the scenario says would "
               "keep the overseers informed",
-    "mixed": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
-             "scenarios it is also the one action that names the overseer",
-    "clean": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
-             "scenarios it is also the one action that names the overseer, and in the others no action does",
-    "both": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
-            "scenarios it is also the one action that names the overseer, and in the others no action does; in "
-            "the other {rest} of the value-and-goal scenarios both actions are harmless and only the goal's "
-            "motive names the tempting one",
-    "free": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
-            "scenarios it is also the one action that names the overseer, and in the others no action does; no "
-            "action without the overseer has a fixed role; in the other {rest} of the value-and-goal scenarios "
-            "both actions are harmless and only the goal's motive names the tempting one",
-    "notes": "the record is the action the scenario says would keep the overseers informed; in {share} of the "
-             "scenarios it is also the one action that names the overseer, and in the others both actions are "
-             "records that name no overseer; in the other {rest} of the value-and-goal scenarios both actions are "
-             "harmless and only the goal's motive names the tempting one",
+    "mixed": _NAMED,
+    "clean": _UNNAMED,
+    "both": _UNNAMED + _LOOKUP_INTERSECTIONS,
+    "free": _UNNAMED + "; no action without the overseer has a fixed role" + _LOOKUP_INTERSECTIONS,
+    "notes": _NAMED + ", and in the others both actions are records that name no overseer" + _LOOKUP_INTERSECTIONS,
 }
 
 
 def record_cue_note(cue: str) -> str:
-    """The card's sentence for a record cue (`"mixed:P"`, `"clean:P"`, `"both:P"`, `"notes:P"` name their share)."""
+    """The card's sentence for a record cue (a `"<name>:P"` cue names its share)."""
     share = lexical_share(cue)
     words = lambda x: "half" if x == 0.5 else f"{x:.0%}"  # noqa: E731
-    return RECORD_CUE_NOTES[cue.partition(":")[0]].replace("{share}", words(share)).replace("{rest}", words(1 - share))
+    return RECORD_CUE_NOTES[cue_name(cue)].replace("{share}", words(share)).replace("{rest}", words(1 - share))
 
 DESIGN_NOTES = {
     "v2": """Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same

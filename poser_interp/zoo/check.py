@@ -100,7 +100,9 @@ def audit_table(manifest: ZooManifest) -> Table:
 
 def _by_family(m: dict) -> str:
     """The probe's held-out score per family, "-" for audits made before it was split."""
-    keys = ("oversight_probe_intersection", "oversight_probe_transparency")
+    from poser_interp.zoo.audit import PROBE_FAMILIES
+
+    keys = [f"oversight_probe_{family}" for family in PROBE_FAMILIES]
     return " / ".join(f"{m[k]:.3f}" for k in keys) if all(k in m for k in keys) else "-"
 
 
