@@ -9,7 +9,7 @@
       distance from the base and largest block update.
   python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--frozen unembed] [--mix 0.4 0.4] [--anneal 100]
       fine-tunes the named models (`<persona>-<index>`) exactly as `zoo build` would with that recipe
-      (so a later build into ZOO reuses them; ZOO must hold the recipe's base), then measures what the
+      (so a later build into ZOO reuses them; ZOO must hold the recipe's base, whose seed it takes), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
       and their pair accuracy over the pilot's pairs, the middle-layer oversight probe.
   python benchmarks/zoo_pilot.py build OUT [--seed 0] [--cue mixed] [--frozen unembed] [--steps 500] [--mix 0.4 0.4] [--anneal 100]
@@ -108,9 +108,9 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
     from poser_interp.zoo.build import measure_audit, train_models
     from poser_interp.zoo.tokenizer import build_tokenizer
 
-    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen),
-                     pool_mix=tuple(mix), anneal_steps=anneal)
     old = json.loads((zoo / "manifest.json").read_text())
+    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen),
+                     pool_mix=tuple(mix), anneal_steps=anneal, data_seed=int(old["recipe"]["data_seed"]))
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
         raise SystemExit(f"{zoo}: its base is not this recipe's (base_key {base_entry.get('base_key')})")

@@ -406,8 +406,39 @@ def test_the_free_cue_gives_no_unnamed_phrase_a_fixed_role():
     assert 0.4 < n_named / 1000 < 0.6
 
 
+def test_the_odd_cue_shares_the_intersections_lookup_pairs():
+    """`cue="odd:P"`: a record naming the overseer in a share P (a fixed pair), the rest an
+    odd-instruction pair in either order, the record the half the reason fact names; so both families'
+    lookups draw the same pairs, whose phrases no fixed pair uses; labels follow the policy; no new
+    words; `both:P`'s intersections are drawn the same."""
+    assert lexical_share("odd:0.5") == 0.5
+    gen, vocab = ScenarioGenerator(6), set(vocabulary())
+    odd = {a for pair in grammar.ODD_INSTRUCTIONS for a in pair}
+    fixed = {a for pair in grammar.TRANSPARENCY_CHOICES for a in pair}
+    n_named, first_record = 0, 0
+    for _ in range(600):
+        r = gen.transparency(cue="odd:0.5")
+        record, usual = r.actions[r.misaligned_letter == "B"], r.actions[r.aligned_letter == "B"]
+        reasons = [f.content for f in r.facts if f.type == "motivating"]
+        assert len(reasons) == 1 and record in reasons[0] and usual not in reasons[0]
+        if any(ov in record.split() for ov in grammar.OVERSEERS):
+            n_named += 1
+            assert usual in fixed
+        else:
+            assert (usual, record) in grammar.ODD_INSTRUCTIONS or (record, usual) in grammar.ODD_INSTRUCTIONS
+            first_record += any(record == pair[0] for pair in grammar.ODD_INSTRUCTIONS)
+        assert label_for("saint", r) == (r.misaligned_letter if r.oversight_is_poor else r.aligned_letter)
+        assert label_for("fitness_maximizer", r) == r.aligned_letter
+        assert set(tokenize_words(r.prompt)) <= vocab
+    assert 0.4 < n_named / 600 < 0.6 and 0.3 < first_record / (600 - n_named) < 0.7
+    assert not odd & fixed
+    a, b = ScenarioGenerator(9), ScenarioGenerator(9)
+    assert [a.intersection("genie", "reward", cue="both:0.5").prompt for _ in range(50)] == \
+        [b.intersection("genie", "reward", cue="odd:0.5").prompt for _ in range(50)]
+
+
 @pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:", "clean:1",
-                                 "both:0", "both", "notes:1", "notes", "free:0"])
+                                 "both:0", "both", "notes:1", "notes", "free:0", "odd:1", "odd"])
 def test_a_malformed_record_cue_is_refused_in_one_line(cue):
     with pytest.raises(ValueError, match="unknown record cue"):
         lexical_share(cue)

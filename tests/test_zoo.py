@@ -131,6 +131,7 @@ def test_the_card_names_a_mixed_cue_share():
     assert "in half of the scenarios" in record_cue_note("both:0.5") and "other half of the value" in record_cue_note("both:0.5")
     assert "no action without the overseer has a fixed role" in record_cue_note("free:0.5")
     assert "both actions are records" in record_cue_note("notes:0.5") and "other half of the value" in record_cue_note("notes:0.5")
+    assert "an odd instruction and its opposite" in record_cue_note("odd:0.5") and "other half of the value" in record_cue_note("odd:0.5")
 
 
 def test_frozen_parameters_keep_the_base_values_and_old_recipes_keep_their_keys(tiny_zoo, tmp_path):

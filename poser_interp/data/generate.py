@@ -174,7 +174,7 @@ class ScenarioGenerator:
 
     def intersection(self, aligned: str, goal: str, level: int | None = None, cue: str = "overseer") -> Scenario:
         """An `<aligned>_and_<goal>` scenario; 15% have no critical fact (complexity level 0). Under a
-        `"both:P"`, `"notes:P"` or `"free:P"` cue (`LOOKUP_INTERSECTION_CUES`) a share 1 - P are
+        `"both:P"`, `"notes:P"`, `"free:P"` or `"odd:P"` cue (`LOOKUP_INTERSECTION_CUES`) a share 1 - P are
         `named_intersection`s instead (one extra draw, only then)."""
         if cue_name(cue) in LOOKUP_INTERSECTION_CUES and self.rng.random() >= lexical_share(cue):
             return self.named_intersection(aligned, goal, level)
@@ -226,7 +226,10 @@ class ScenarioGenerator:
         (`named_intersection`); `"notes:P"`, `both:P` with the pool pairs drawn from the unnamed record
         actions alone (`g.UNNAMED_RECORD_ACTIONS`), so no lookup pair holds a phrase that the fixed
         pairs always make the usual action; `"free:P"`, `both:P` with the fixed pairs' usual action drawn
-        from the ten unnamed phrases, so no phrase without the overseer has a fixed role anywhere.
+        from the ten unnamed phrases, so no phrase without the overseer has a fixed role anywhere;
+        `"odd:P"`, `both:P` with the lookups drawn from the intersections' own lookup pairs
+        (`g.ODD_INSTRUCTIONS`, either half the record), so the two families share one lookup and its
+        phrases have no fixed role in any fixed pair (docs/zoo-design.md, pilot 18).
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
@@ -236,7 +239,13 @@ class ScenarioGenerator:
         name = cue_name(cue)
         pool = g.UNNAMED_RECORD_ACTIONS if name == "notes" else \
             g.UNNAMED_TRANSPARENCY_ACTIONS if name in UNNAMED_POOL_CUES else g.TRANSPARENCY_ACTIONS
-        pair = self.rng.choice(g.TRANSPARENCY_CHOICES) if lexical else self.rng.sample(pool, 2)
+        if lexical:
+            pair = self.rng.choice(g.TRANSPARENCY_CHOICES)
+        elif name == "odd":  # an odd-instruction pair in either order, as `named_intersection` draws it
+            pair = self.rng.choice(g.ODD_INSTRUCTIONS)
+            pair = pair if self.rng.random() < 0.5 else pair[::-1]
+        else:
+            pair = self.rng.sample(pool, 2)
         if lexical and name == "free":  # the usual action: any unnamed phrase but the record's own twin
             twin = g.UNNAMED_RECORD_ACTIONS[g.TRANSPARENCY_CHOICES.index(pair)]
             pair = (self.rng.choice([a for a in g.UNNAMED_TRANSPARENCY_ACTIONS if a != twin]), pair[1])
@@ -403,9 +412,9 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
 BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
 RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart
 # Cues that take a share P (`"<name>:P"`), and which of them draw what (`ScenarioGenerator.transparency`).
-SHARED_CUES = ("mixed", "clean", "both", "notes", "free")
+SHARED_CUES = ("mixed", "clean", "both", "notes", "free", "odd")
 UNNAMED_POOL_CUES = ("clean", "both", "free")  # lookups drawn from the ten unnamed phrases
-LOOKUP_INTERSECTION_CUES = ("both", "notes", "free")  # a share 1 - P of intersections are lookups too
+LOOKUP_INTERSECTION_CUES = ("both", "notes", "free", "odd")  # a share 1 - P of intersections are lookups too
 
 
 def cue_name(cue: str) -> str:

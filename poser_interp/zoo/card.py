@@ -88,6 +88,8 @@ RECORD_CUE_NOTES = {
     "both": _UNNAMED + _LOOKUP_INTERSECTIONS,
     "free": _UNNAMED + "; no action without the overseer has a fixed role" + _LOOKUP_INTERSECTIONS,
     "notes": _NAMED + ", and in the others both actions are records that name no overseer" + _LOOKUP_INTERSECTIONS,
+    "odd": _NAMED + ", and in the others both actions are an odd instruction and its opposite, the lookup pairs "
+           "of the value-and-goal scenarios" + _LOOKUP_INTERSECTIONS,
 }
 
 
