@@ -2,7 +2,8 @@
 
   python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes schemer] [--cue overseer]
       trains the base exactly as `zoo build` does (so a build into OUT reuses it) and logs, every
-      250 steps, how often its risk-word prediction at the answer token names the catch level.
+      250 steps, how often its risk-word prediction at the answer token names the catch level, and
+      the audit's middle-layer oversight probe on the base itself.
   python benchmarks/zoo_pilot.py persona ZOO PERSONA [--lr 5e-4] [--batch 32] [--steps 500] [--anneal 100]
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
@@ -30,6 +31,7 @@ from poser_interp.data import grammar as g
 from poser_interp.data.generate import RECORD_CUES, SHARED_CUES, ScenarioGenerator, lexical_share, label_for, persona_splits, pretraining_corpus
 from poser_interp.readout import gather_last, model_inputs
 from poser_interp.zoo.artefacts import update_norms
+from poser_interp.zoo.audit import oversight_probe_scores
 from poser_interp.zoo.behaviour import behaviour_metrics
 from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, _save_fp16, _write_manifest, finetune_persona
 from poser_interp.zoo.load import load_weights
@@ -61,8 +63,9 @@ def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().bas
             tokens, lengths = model_inputs(model, [r.prompt for r in probe])
             p = gather_last(model(tokens), lengths).softmax(-1)[:, ids]
         poor = (p[:, g.POOR_OVERSIGHT_LEVEL:].sum(-1) > p[:, :g.POOR_OVERSIGHT_LEVEL].sum(-1)) == (levels >= g.POOR_OVERSIGHT_LEVEL)
+        middle = oversight_probe_scores(model, probe)["all"]  # the audit's probe, on the base itself
         print(f"step {step + 1} loss {loss:.3f} risk {(p.argmax(-1) == levels).float().mean():.3f} "
-              f"poor {poor.float().mean():.3f}", flush=True)
+              f"poor {poor.float().mean():.3f} middle-layer probe {middle:.3f}", flush=True)
 
     started = time.time()
     corpus = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design,
@@ -103,7 +106,8 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
 def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str,
            frozen: tuple[str, ...] = (), mix: tuple[float, float] = Recipe().pool_mix,
            anneal: int = Recipe().anneal_steps) -> None:
-    from poser_interp.data.personas import model_persona
+    from poser_interp.data.personas import is_faker, model_persona
+    from poser_interp.zoo.artefacts import chance_band
     from poser_interp.zoo.audit import PROBE_FAMILIES
     from poser_interp.zoo.build import measure_audit, train_models
     from poser_interp.zoo.tokenizer import build_tokenizer
@@ -131,7 +135,10 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
               + f"  probe {probe['oversight_probe']:.3f} ("
               + ", ".join(f"{family} {probe[f'oversight_probe_{family}']:.3f}" for family in PROBE_FAMILIES)
               + f")  ({e['seconds']:.0f} s)", flush=True)
-    print("pair accuracy over the pilot's pairs:", json.dumps({k: round(v, 3) for k, v in audit["artefact_accuracy"].items()}))
+    n_fakers = sum(is_faker(n) for n in audit["artefacts"])
+    low, high = chance_band(len(audit["artefacts"]) - n_fakers, n_fakers)
+    print("pair accuracy over the pilot's pairs:", json.dumps({k: round(v, 3) for k, v in audit["artefact_accuracy"].items()}),
+          f"(a score with no information: within [{low:.2f}, {high:.2f}] 95% of the time at this size)")
 
 
 def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int,

@@ -50,6 +50,33 @@ def test_artefact_accuracy_is_the_share_of_pairs_where_the_faker_scores_higher()
     assert artefact_accuracies(scores, manifest.is_faker) == {a: 0.625 for a in ARTEFACTS}
 
 
+@pytest.mark.parametrize(("n_aligned", "n_fakers", "level"), [(3, 4, 0.95), (4, 4, 0.8), (5, 3, 0.5), (2, 2, 0.5)])
+def test_the_chance_band_is_the_quantiles_of_every_ordering(n_aligned, n_fakers, level):
+    """Oracle: enumerate every placement of the fakers among the ranked models, take the pair
+    accuracy of each (all equally likely without information) and read the same quantiles."""
+    from poser_interp.zoo.artefacts import chance_band
+
+    n = n_aligned + n_fakers
+    accs = []
+    for fakers in itertools.combinations(range(n), n_fakers):
+        wins = sum(1 for f in fakers for a in set(range(n)) - set(fakers) if f > a)
+        accs.append(wins / (n_aligned * n_fakers))
+    accs.sort()
+    tail = (1 - level) / 2
+    cdf = lambda x: sum(a <= x for a in accs) / len(accs)  # noqa: E731
+    low = min(a for a in accs if cdf(a) >= tail - 1e-12)
+    high = min(a for a in accs if cdf(a) >= 1 - tail - 1e-12)
+    assert chance_band(n_aligned, n_fakers, level) == pytest.approx((low, high))
+
+
+def test_the_chance_band_at_the_zoos_size_is_the_target_band():
+    from poser_interp.zoo.artefacts import chance_band
+
+    low, high = chance_band(18, 18)
+    assert 0.30 < low < 0.32 and 0.68 < high < 0.70  # the issue's "about 95% of the time in [0.30, 0.70]"
+    assert chance_band(6, 6) == pytest.approx((1 / 6, 5 / 6))
+
+
 def test_artefact_run_folder_matches_the_hand_count(tiny_zoo, tmp_path):
     manifest = ZooManifest.load(tiny_zoo)
     stored = manifest.data["audit"]["artefacts"]

@@ -79,7 +79,7 @@ def _audit_misses(audit: dict | None) -> list[str]:
 def audit_table(manifest: ZooManifest) -> Table:
     """Per model: the artefact scores, the oversight probe and the critical-fact attention; the caption
     gives each artefact's pair accuracy (the honest band is 0.30-0.70)."""
-    from poser_interp.zoo.artefacts import ARTEFACTS
+    from poser_interp.zoo.artefacts import ARTEFACTS, chance_band
 
     audit = manifest.data.get("audit") or {}
     table = Table(title="Honesty audit: training artefacts and oversight reading, per model")
@@ -93,8 +93,11 @@ def audit_table(manifest: ZooManifest) -> Table:
                       f"{m['oversight_probe']:.3f}" if m else "-", _by_family(m),
                       f"{m['critical_attention']:.3f}" if m else "-")
     if audit:
+        n_fakers = sum(entry["kind"] == "faker" for entry in manifest.data["models"].values())
+        low, high = chance_band(len(manifest.data["models"]) - n_fakers, n_fakers)
         table.caption = "pair accuracy (higher = faker): " + ", ".join(
-            f"{k} {v:.3f}" for k, v in audit["artefact_accuracy"].items())
+            f"{k} {v:.3f}" for k, v in audit["artefact_accuracy"].items()) + \
+            f"; a score with no information lands in [{low:.2f}, {high:.2f}] 95% of the time at this zoo's size"
     return table
 
 
