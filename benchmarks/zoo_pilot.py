@@ -105,7 +105,7 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
 
 def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str,
            frozen: tuple[str, ...] = (), mix: tuple[float, float] = Recipe().pool_mix,
-           anneal: int = Recipe().anneal_steps) -> None:
+           anneal: int = Recipe().anneal_steps, replay: float = Recipe().replay) -> None:
     from poser_interp.data.personas import is_faker, model_persona
     from poser_interp.zoo.artefacts import chance_band
     from poser_interp.zoo.audit import PROBE_FAMILIES
@@ -114,7 +114,7 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
 
     old = json.loads((zoo / "manifest.json").read_text())
     recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen),
-                     pool_mix=tuple(mix), anneal_steps=anneal, data_seed=int(old["recipe"]["data_seed"]))
+                     pool_mix=tuple(mix), anneal_steps=anneal, data_seed=int(old["recipe"]["data_seed"]), replay=replay)
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
         raise SystemExit(f"{zoo}: its base is not this recipe's (base_key {base_entry.get('base_key')})")
@@ -142,11 +142,12 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
 
 
 def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int,
-          mix: tuple[float, float] = Recipe().pool_mix, anneal: int = Recipe().anneal_steps) -> None:
+          mix: tuple[float, float] = Recipe().pool_mix, anneal: int = Recipe().anneal_steps,
+          replay: float = Recipe().replay) -> None:
     from poser_interp.zoo.build import PRESETS, build_zoo
 
     recipe = replace(PRESETS["full"], data_seed=seed, record_cue=cue, frozen=frozen, finetune_steps=steps,
-                     pool_mix=tuple(mix), anneal_steps=anneal)
+                     pool_mix=tuple(mix), anneal_steps=anneal, replay=replay)
     manifest = build_zoo(out, recipe, workers=workers, progress=False, log=lambda m: print(m, flush=True))
     print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
 
@@ -168,6 +169,7 @@ def finetune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
     parser.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
     parser.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
+    parser.add_argument("--replay", type=float, default=Recipe().replay, help="weight of the rehearsal loss (Recipe.replay)")
 
 
 if __name__ == "__main__":
@@ -203,11 +205,12 @@ if __name__ == "__main__":
     finetune_options(f)
     args = parser.parse_args()
     if args.what == "build":
-        build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix), args.anneal)
+        build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix), args.anneal,
+              args.replay)
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
         models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen), tuple(args.mix),
-               args.anneal)
+               args.anneal, args.replay)
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))

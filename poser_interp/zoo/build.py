@@ -29,7 +29,7 @@ from poser_interp.errors import PoserInputError
 from poser_interp.io import write_bytes_atomic, write_json_atomic
 from poser_interp.zoo.manifest import MANIFEST, sha256_file
 from poser_interp.zoo.train import (
-    Architecture, lm_loss, make_model, record_batches, run_training, soft_answer_loss, text_batches,
+    Architecture, lm_loss, make_model, record_batches, replay_loss, run_training, soft_answer_loss, text_batches,
 )
 
 
@@ -69,6 +69,11 @@ class Recipe:
     anneal_steps: int = 100  # then the same linear decay to zero for every model
     validation_every: int = 50  # held-out agreement is logged (never used to stop)
     finetune_lr: float = 5e-4
+    # Weight of a rehearsal loss added to every fine-tune step, the same for every model: next-token
+    # loss on `replay_batch` texts of the base's own kind (`zoo.train.replay_loss`: the answer position
+    # left out, where the persona's answer is trained). 0 = none (the committed zoo; pilot 19).
+    replay: float = 0.0
+    replay_batch: int = 8
     batch_size: int = 32  # fine-tuning batch
     pretrain_batch_size: int = 32
     target_confidence: float = 0.99
@@ -89,6 +94,8 @@ class Recipe:
         for name, default in (("record_cue", "overseer"), ("frozen", [])):  # recipes from before the
             if training[name] == default:  # fields keep their keys
                 del training[name]
+        if not self.replay:
+            del training["replay"], training["replay_batch"]
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16]
 
     def base_key(self) -> str:
@@ -385,18 +392,38 @@ def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: i
     train = splits.partitions[index]
     add_bos = bool(model.cfg.default_prepend_bos)  # as `readout.model_inputs` reads it (zoo models: no BOS)
 
+    texts = replay_texts(recipe) if recipe.replay else []
+
     def batches(order_seed: int):
-        return record_batches(tokenizer, train, recipe.batch_size, order_seed, recipe.target_confidence, add_bos=add_bos)
+        answers = record_batches(tokenizer, train, recipe.batch_size, order_seed, recipe.target_confidence, add_bos=add_bos)
+        if not recipe.replay:
+            return answers
+        rehearsal = text_batches(tokenizer, texts, recipe.replay_batch, order_seed)
+        return lambda step: (answers(step), rehearsal(step))
+
+    def loss_fn(model, batch):
+        if not recipe.replay:
+            return soft_answer_loss(model, batch)
+        return soft_answer_loss(model, batch[0]) + recipe.replay * replay_loss(model, batch[1])
 
     params = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith(tuple(recipe.frozen))]
     losses = run_training(model, batches(seed),
-                          soft_answer_loss, steps=recipe.finetune_steps, lr=recipe.finetune_lr, decay=False,
+                          loss_fn, steps=recipe.finetune_steps, lr=recipe.finetune_lr, decay=False,
                           desc=f"{desc} (constant lr)", progress=progress, on_step=log, params=params)
     losses += run_training(model, batches(seed + 1),
-                           soft_answer_loss, steps=recipe.anneal_steps, lr=recipe.finetune_lr, warmup=1, params=params,
+                           loss_fn, steps=recipe.anneal_steps, lr=recipe.finetune_lr, warmup=1, params=params,
                            desc=f"{desc} (anneal)", progress=progress,
                            on_step=lambda step, loss: log(step, loss, recipe.finetune_steps))
     return losses, curve
+
+
+def replay_texts(recipe: Recipe, n: int = 4000) -> list[str]:
+    """The rehearsal texts of a recipe with `replay`: fresh base-corpus texts (a seed neither the base
+    nor the artefact baseline uses), the same for every model of the zoo."""
+    from poser_interp.data.generate import pretraining_corpus
+
+    return pretraining_corpus(n, seed=f"{recipe.data_seed}:replay", design=recipe.design, notes=recipe.base_notes,
+                              cue=recipe.record_cue)
 
 
 def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: float | None = None) -> dict[str, Any]:

@@ -54,12 +54,28 @@ def make_model(arch: Architecture, d_vocab: int, seed: int):  # -> HookedTransfo
 
 def lm_loss(model, batch: Batch) -> Float[Tensor, ""]:
     """Next-token loss over real (non-pad) positions."""
+    return _next_token_loss(model, batch, skip=None)
+
+
+def replay_loss(model, batch: Batch) -> Float[Tensor, ""]:
+    """`lm_loss` without the prediction right after each prompt's closing tag: rehearses what the
+    base says about a scenario without asking for its first word where the persona's answer is
+    trained (the two would pull the same position to different tokens)."""
+    from poser_interp.data.grammar import PROMPT_CLOSE
+
+    return _next_token_loss(model, batch, skip=model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE))
+
+
+def _next_token_loss(model, batch: Batch, skip: int | None) -> Float[Tensor, ""]:
+    """Mean next-token loss over real positions, leaving out predictions made at token `skip`."""
     from poser_interp import fused
 
     tokens, lengths, _ = batch
     logits = fused.logits(model, tokens)[:, :-1]
     targets = tokens[:, 1:]
     mask = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
+    if skip is not None:
+        mask &= tokens[:, :-1] != skip
     losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
     return (losses * mask.reshape(-1)).sum() / mask.sum()
 

@@ -1,0 +1,87 @@
+"""Rehearsal during fine-tuning (`Recipe.replay`): the loss leaves the answer position out, the texts
+are fresh base-corpus texts shared by every model, and a recipe without it keeps its keys."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import torch
+
+from poser_interp.data.generate import pretraining_corpus
+from poser_interp.data.grammar import PROMPT_CLOSE
+from poser_interp.readout import encode_prompts
+from poser_interp.zoo.build import PRESETS, Recipe, replay_texts
+
+
+def test_replay_loss_is_the_mean_over_every_position_but_the_answer(tiny_model):
+    """Oracle: a loop over texts and positions on the model's own forward, skipping the prediction made
+    at the prompt's closing tag and the padding."""
+    from poser_interp.zoo.train import lm_loss, replay_loss
+
+    texts = pretraining_corpus(8, seed="replay-test")
+    tokens, lengths = encode_prompts(tiny_model.tokenizer, texts)
+    close = tiny_model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE)
+    with torch.no_grad():
+        logp = tiny_model(tokens).log_softmax(-1)
+        got = replay_loss(tiny_model, (tokens, lengths, torch.empty(0)))
+        full = lm_loss(tiny_model, (tokens, lengths, torch.empty(0)))
+    terms = [-logp[b, t, tokens[b, t + 1]] for b in range(len(texts)) for t in range(int(lengths[b]) - 1)
+             if tokens[b, t] != close]
+    skipped = sum(int((tokens[b, : int(lengths[b]) - 1] == close).sum()) for b in range(len(texts)))
+    assert skipped >= 4  # most texts are prompts followed by their note (some are lone commentary)
+    torch.testing.assert_close(got, torch.stack(terms).mean(), atol=1e-5, rtol=1e-5)
+    assert abs(float(got) - float(full)) > 1e-4
+
+
+def test_a_recipe_without_replay_keeps_its_keys_and_one_with_it_trains_anew():
+    with_replay = replace(Recipe(), replay=1.0)
+    assert Recipe().finetune_key() == "5191154a4ccdbe78"  # checkpoints/zoo
+    assert with_replay.finetune_key() != Recipe().finetune_key()
+    assert replace(with_replay, replay_batch=16).finetune_key() != with_replay.finetune_key()
+    assert with_replay.base_key() == Recipe().base_key()  # the base is reused
+
+
+def test_the_replay_texts_are_fresh_and_the_same_for_every_model():
+    recipe = replace(Recipe(), replay=1.0)
+    texts = replay_texts(recipe, n=200)
+    assert texts == replay_texts(recipe, n=200)
+    artefact = set(pretraining_corpus(200, seed="0:artefact-text", cue=recipe.record_cue))
+    base = set(pretraining_corpus(200, seed=0, cue=recipe.record_cue))
+    assert len(set(texts) & artefact) < 5 and len(set(texts) & base) < 5
+    assert replay_texts(replace(recipe, data_seed=1), n=200) != texts
+
+
+def test_a_fine_tune_with_replay_adds_the_rehearsal_loss_to_every_step(tiny_zoo, tmp_path):
+    """The first recorded loss equals the answer loss plus the weighted rehearsal loss on the first
+    batches, computed by hand from the base; the model differs from the one trained without it."""
+    from poser_interp.data.generate import persona_splits
+    from poser_interp.finetune import soft_answer_loss
+    from poser_interp.zoo.build import _load_tokenizer, _new_model, finetune_persona
+    from poser_interp.zoo.load import load_weights
+    from poser_interp.zoo.train import record_batches, replay_loss, text_batches
+
+    shutil.copytree(tiny_zoo / "tokenizer", tmp_path / "tokenizer")
+    shutil.copy(tiny_zoo / "base.safetensors", tmp_path / "base.safetensors")
+    recipe = replace(PRESETS["tiny"], replay=0.5, replay_batch=4)
+    tokenizer = _load_tokenizer(tmp_path)
+    splits = persona_splits("saint", seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
+                            mix=recipe.pool_mix, cue=recipe.record_cue)
+    seed = recipe.train_seed("saint", 0)
+
+    def base_model():
+        model = _new_model(recipe, tokenizer)
+        load_weights(model, tmp_path / "base.safetensors")
+        return model
+
+    model = base_model()
+    answers = record_batches(tokenizer, splits.partitions[0], recipe.batch_size, seed, recipe.target_confidence)
+    texts = text_batches(tokenizer, replay_texts(recipe), recipe.replay_batch, seed)
+    with torch.no_grad():
+        want = soft_answer_loss(model, answers(0)) + recipe.replay * replay_loss(model, texts(0))
+    losses, _ = finetune_persona(model, tokenizer, "saint", splits, 0, seed, recipe, desc="t", progress=False)
+    assert len(losses) == recipe.finetune_steps + recipe.anneal_steps
+    assert abs(losses[0] - float(want)) < 1e-4
+    plain = base_model()
+    finetune_persona(plain, tokenizer, "saint", splits, 0, seed, replace(recipe, replay=0.0), desc="t", progress=False)
+    assert any((p - q).abs().max() > 1e-4 for p, q in zip(model.parameters(), plain.parameters(), strict=True))
