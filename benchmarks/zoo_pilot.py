@@ -13,6 +13,9 @@
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base, whose seed it takes), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
       and their pair accuracy over the pilot's pairs, the middle-layer oversight probe.
+  python benchmarks/zoo_pilot.py probe-curve ZOO NAME
+      fine-tunes NAME again exactly as ZOO built it (nothing saved) and prints the audit's
+      middle-layer oversight probe, split by family, at the base and every 50 steps.
   python benchmarks/zoo_pilot.py build OUT [--seed 0] [--cue mixed] [--frozen unembed] [--steps 500] [--mix 0.4 0.4] [--anneal 100]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target.
@@ -141,6 +144,41 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
           f"(a score with no information: within [{low:.2f}, {high:.2f}] 95% of the time at this size)")
 
 
+def probe_curve(zoo: Path, name: str) -> None:
+    """Fine-tune `name` again exactly as ZOO's recipe built it (nothing saved) and print the audit's
+    middle-layer probe, split by family, at the base and at every agreement check."""
+    from poser_interp.data.personas import model_persona
+    from poser_interp.zoo.audit import PROBE_FAMILIES, oversight_probe_scores, probe_prompts
+    from poser_interp.zoo.manifest import ZooManifest
+
+    manifest = ZooManifest.load(zoo)
+    stored = manifest.data["recipe"]
+    recipe = replace(Recipe(), **{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()
+                                  if k in ("data_seed", "record_cue", "finetune_steps", "anneal_steps", "frozen",
+                                           "pool_mix", "base_notes", "replay", "replay_batch")})
+    torch.set_num_threads(recipe.threads)
+    persona_name, index = model_persona(name)
+    tokenizer = _load_tokenizer(zoo)
+    model = _new_model(recipe, tokenizer)
+    load_weights(model, zoo / "base.safetensors")
+    base_state = {k: v.detach().clone() for k, v in model.named_parameters()}
+    prompts = probe_prompts(manifest)
+
+    def watch(step: int) -> None:
+        scores = oversight_probe_scores(model, prompts)
+        print(f"{name} step {step} probe {scores['all']:.3f} ("
+              + ", ".join(f"{family} {scores[family]:.3f}" for family in PROBE_FAMILIES) + ")", flush=True)
+
+    watch(0)
+    splits = persona_splits(persona_name, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
+                            mix=recipe.pool_mix, cue=recipe.record_cue)
+    seed = recipe.train_seed(persona_name, index)
+    torch.manual_seed(seed)
+    finetune_persona(model, tokenizer, persona_name, splits, index, seed, recipe, desc=name, progress=False, watch=watch)
+    print(f"{name} weight distance {update_norms(model, base_state)[0]:.4f} (the built model's: "
+          f"{(manifest.data.get('audit') or {}).get('artefacts', {}).get(name, {}).get('weight-distance', float('nan')):.4f})")
+
+
 def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int,
           mix: tuple[float, float] = Recipe().pool_mix, anneal: int = Recipe().anneal_steps,
           replay: float = Recipe().replay) -> None:
@@ -199,6 +237,9 @@ if __name__ == "__main__":
     m.add_argument("names", nargs="+")
     m.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes)
     finetune_options(m)
+    c = sub.add_parser("probe-curve")
+    c.add_argument("zoo", type=Path)
+    c.add_argument("name")
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
@@ -207,6 +248,8 @@ if __name__ == "__main__":
     if args.what == "build":
         build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix), args.anneal,
               args.replay)
+    elif args.what == "probe-curve":
+        probe_curve(args.zoo, args.name)
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":

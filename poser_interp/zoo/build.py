@@ -371,10 +371,12 @@ def _log_odds_gap(benchmarks: dict, names: dict[str, list[str]], scored: dict) -
 
 
 def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: int, recipe: Recipe, *,
-                     desc: str, progress: bool) -> tuple[list[float], dict[str, float]]:
+                     desc: str, progress: bool, watch: Callable[[int], None] | None = None
+                     ) -> tuple[list[float], dict[str, float]]:
     """Train on partition `index` for the recipe's fixed budget (constant LR, then the same linear
     annealing for every model); returns the loss curve and the held-out validation agreement logged
-    every `validation_every` steps (a record of convergence, never a reason to stop)."""
+    every `validation_every` steps (a record of convergence, never a reason to stop). `watch(step)`,
+    if given, is called at each of those checks (e.g. to probe the model as it learns)."""
     from poser_interp.data.generate import label_for
     from poser_interp.zoo.behaviour import behaviour_metrics
 
@@ -387,6 +389,8 @@ def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: i
         done = offset + step + 1
         if done % recipe.validation_every == 0 or done == total:
             curve[str(done)] = behaviour_metrics(model, validation, labels)["policy_agreement"]
+            if watch is not None:
+                watch(done)
             model.train()
 
     train = splits.partitions[index]
