@@ -119,6 +119,11 @@ def test_zoo_card_renders_every_model_and_the_benchmark(tiny_zoo):
     for name in MODELS:
         assert f"| {name} |" in card
     assert "## Curated benchmark" in card and "saint_and_money.json" in card
+    assert "rehearses" not in card  # the tiny preset trains without replay
+    manifest = ZooManifest.load(tiny_zoo)
+    manifest.data["recipe"] |= {"replay": 0.5, "replay_batch": 4}
+    assert "also rehearses 4 fresh base-corpus texts (next-token loss, the answer position left out, weight 0.5)" \
+        in render_card(manifest)
 
 
 def test_the_card_names_a_mixed_cue_share():

@@ -140,7 +140,9 @@ def render_card(manifest: ZooManifest) -> str:
         vocab=data["tokenizer"]["vocab_size"], params=params, base_loss=data["base"]["final_loss"],
         n_train=first["n_train_records"], target=recipe["target_confidence"], anneal=recipe["anneal_steps"],
         inter_share=pool_mix(recipe)[0], transp_share=pool_mix(recipe)[1],
-        frozen_note="".join(f"; `{name}` is not trained (the base's, in every model)" for name in recipe.get("frozen", ())),
+        frozen_note="".join(f"; `{name}` is not trained (the base's, in every model)" for name in recipe.get("frozen", ()))
+        + (f"; every step also rehearses {recipe['replay_batch']} fresh base-corpus texts (next-token loss, the answer "
+           f"position left out, weight {recipe['replay']:g})" if recipe.get("replay") else ""),
         **arch, **{k: v for k, v in recipe.items() if k not in ("arch",)}),
     ]
     parts.append(_behaviour_section(data))
