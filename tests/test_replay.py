@@ -85,3 +85,28 @@ def test_a_fine_tune_with_replay_adds_the_rehearsal_loss_to_every_step(tiny_zoo,
     plain = base_model()
     finetune_persona(plain, tokenizer, "saint", splits, 0, seed, replace(recipe, replay=0.0), desc="t", progress=False)
     assert any((p - q).abs().max() > 1e-4 for p, q in zip(model.parameters(), plain.parameters(), strict=True))
+
+
+def test_the_base_text_split_adds_up_to_the_language_model_loss(tiny_model):
+    """`benchmarks/base_text_split.py`: the answer position and the rest, weighted by their token
+    counts, give the whole loss, which equals `lm_loss` on the same batch."""
+    import sys
+    from pathlib import Path
+
+    from poser_interp.zoo.train import lm_loss
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from base_text_split import split_loss
+
+    texts = pretraining_corpus(8, seed="split-test")
+    parts = split_loss(tiny_model, texts)
+    tokens, lengths = encode_prompts(tiny_model.tokenizer, texts)
+    with torch.no_grad():
+        whole = float(lm_loss(tiny_model, (tokens, lengths, torch.empty(0))))
+    assert abs(parts["all"] - whole) < 1e-5
+    close = tiny_model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE)
+    n_answer = int(sum((tokens[b, : int(lengths[b]) - 1] == close).sum() for b in range(len(texts))))
+    n_all = int((lengths - 1).sum())
+    mixed = (parts["answer"] * n_answer + parts["rest"] * (n_all - n_answer)) / n_all
+    assert abs(mixed - parts["all"]) < 1e-5
+    assert abs(parts["answer_share"] - parts["answer"] * n_answer / (parts["all"] * n_all)) < 1e-5

@@ -1,0 +1,57 @@
+"""Where a zoo's loss on base-model text comes from: the prediction right after each prompt (where
+every fine-tuned model answers) against every other position (docs/zoo-design.md, pilot 19).
+
+  python benchmarks/base_text_split.py ZOO
+
+Prints the base's split, then per part the pair accuracy over the zoo's pairs (higher = faker) and
+each class's mean; the texts are the artefact baseline's own (`zoo.artefacts.artefact_texts`).
+"""
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from poser_interp import fused
+from poser_interp.data.grammar import PROMPT_CLOSE
+from poser_interp.data.personas import is_faker
+from poser_interp.readout import encode_prompts
+from poser_interp.zoo.artefacts import artefact_accuracies, artefact_texts
+from poser_interp.zoo.load import load_base, load_model
+from poser_interp.zoo.manifest import ZooManifest
+
+PARTS = ("all", "answer", "rest")
+
+
+@torch.no_grad()
+def split_loss(model, texts: list[str]) -> dict[str, float]:
+    """Mean next-token loss over all real positions, at the position after `<</prompt>>`, and elsewhere."""
+    tokens, lengths = encode_prompts(model.tokenizer, texts)
+    logits = fused.logits(model, tokens)[:, :-1]
+    targets = tokens[:, 1:]
+    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    real = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
+    answer = real & (tokens[:, :-1] == model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE))
+    masks = {"all": real, "answer": answer, "rest": real & ~answer}
+    return {part: float((nll * mask).sum() / mask.sum()) for part, mask in masks.items()} | \
+        {"answer_share": float((nll * answer).sum() / (nll * real).sum())}
+
+
+def main(zoo: Path) -> None:
+    manifest = ZooManifest.load(zoo)
+    texts = artefact_texts(manifest)
+    print("base", {k: round(v, 3) for k, v in split_loss(load_base(zoo), texts).items()})
+    scores = {name: split_loss(load_model(name, manifest.root), texts) for name in manifest.model_names}
+    for part in (*PARTS, "answer_share"):
+        accuracy = artefact_accuracies({n: {"base-text-loss": s[part]} for n, s in scores.items()}, is_faker)
+        aligned = np.mean([s[part] for n, s in scores.items() if not is_faker(n)])
+        fakers = np.mean([s[part] for n, s in scores.items() if is_faker(n)])
+        print(f"{part:12s} pair accuracy {accuracy['base-text-loss']:.3f}  aligned mean {aligned:.3f}  "
+              f"fakers mean {fakers:.3f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("zoo", type=Path)
+    main(parser.parse_args().zoo)
