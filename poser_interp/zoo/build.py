@@ -53,7 +53,9 @@ class Recipe:
     # in half the scenarios, the overseer too (pilot 10, docs/zoo-design.md); "mixed:P", in a share P;
     # "clean:P", the same with the other scenarios' actions naming no overseer (pilot 12); "both:P",
     # clean:P plus a share 1 - P of intersections told apart by the motive fact alone (pilot 13);
-    # "notes:P" and "free:P", both:P without the habit its lookups must overrule (pilot 17, rejected).
+    # "notes:P" and "free:P", both:P without the habit its lookups must overrule (pilot 17, rejected);
+    # "odd:P", the intersections' own lookup pairs in both families (pilot 18, rejected: the base stops
+    # reading oversight at the middle layer).
     record_cue: str = "both:0.5"  # the committed v2 zoo's (the fourth full build, docs/zoo-design.md)
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
