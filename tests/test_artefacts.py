@@ -75,6 +75,7 @@ def test_the_chance_band_at_the_zoos_size_is_the_target_band():
     low, high = chance_band(18, 18)
     assert 0.30 < low < 0.32 and 0.68 < high < 0.70  # the "about 95% of the time in [0.30, 0.70]"
     assert chance_band(6, 6) == pytest.approx((1 / 6, 5 / 6))
+    assert all(np.isnan(chance_band(0, 4)))  # a pilot of one class has no pairs
 
 
 def test_artefact_run_folder_matches_the_hand_count(tiny_zoo, tmp_path):

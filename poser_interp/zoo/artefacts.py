@@ -101,6 +101,8 @@ def chance_band(n_aligned: int, n_fakers: int, level: float = 0.95) -> tuple[flo
     ordering of the models equally likely, no ties): the exact Mann-Whitney null. At 18 x 18 models it
     is about the target band [0.30, 0.70]; a 6 x 6 pilot's is [0.17, 0.83], so a pilot cannot tell a
     small artefact from chance."""
+    if n_aligned == 0 or n_fakers == 0:  # no pairs, no pair accuracy
+        return float("nan"), float("nan")
     # counts[i][j][u]: orderings of i aligned and j faker scores with u (faker > aligned) pairs
     counts = [[[1] if i == 0 or j == 0 else [] for j in range(n_fakers + 1)] for i in range(n_aligned + 1)]
     for i in range(1, n_aligned + 1):
