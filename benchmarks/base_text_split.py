@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from poser_interp import fused
 from poser_interp.data.grammar import PROMPT_CLOSE
 from poser_interp.data.personas import is_faker
 from poser_interp.readout import encode_prompts
 from poser_interp.zoo.artefacts import artefact_accuracies, artefact_texts
 from poser_interp.zoo.load import load_base, load_model
 from poser_interp.zoo.manifest import ZooManifest
+from poser_interp.zoo.train import next_token_losses
 
 PARTS = ("all", "answer", "rest")
 
@@ -28,10 +28,7 @@ PARTS = ("all", "answer", "rest")
 def split_loss(model, texts: list[str]) -> dict[str, float]:
     """Mean next-token loss over all real positions, at the position after `<</prompt>>`, and elsewhere."""
     tokens, lengths = encode_prompts(model.tokenizer, texts)
-    logits = fused.logits(model, tokens)[:, :-1]
-    targets = tokens[:, 1:]
-    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
-    real = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
+    nll, real = next_token_losses(model, (tokens, lengths, torch.empty(0)))
     answer = real & (tokens[:, :-1] == model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE))
     masks = {"all": real, "answer": answer, "rest": real & ~answer}
     return {part: float((nll * mask).sum() / mask.sum()) for part, mask in masks.items()} | \

@@ -152,10 +152,7 @@ def probe_curve(zoo: Path, name: str) -> None:
     from poser_interp.zoo.manifest import ZooManifest
 
     manifest = ZooManifest.load(zoo)
-    stored = manifest.data["recipe"]
-    recipe = replace(Recipe(), **{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items()
-                                  if k in ("data_seed", "record_cue", "finetune_steps", "anneal_steps", "frozen",
-                                           "pool_mix", "base_notes", "replay", "replay_batch")})
+    recipe = Recipe.from_stored(manifest.data["recipe"])
     torch.set_num_threads(recipe.threads)
     persona_name, index = model_persona(name)
     tokenizer = _load_tokenizer(zoo)

@@ -88,6 +88,13 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
 
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> Recipe:
+        """The recipe a manifest stores (`to_dict`), with the defaults of fields older zoos lack."""
+        return cls(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
+                                "pool_mix": pool_mix(stored), "record_cue": record_cue(stored),
+                                "frozen": tuple(stored.get("frozen", ()))}))
+
     def finetune_key(self) -> str:
         """A hash of what a fine-tune depends on, so a re-run can reuse a finished model (the
         curation band only shapes the benchmark, so changing it retrains nothing)."""
@@ -442,10 +449,7 @@ def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: flo
     if stored.get("design", "v1") != "v2":
         raise PoserInputError(f"{manifest.root}: a zoo v1 benchmark cannot be re-curated by this version "
                               "(zoo v2 draws its candidates differently); rebuild the zoo")
-    recipe = Recipe(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
-                          "pool_mix": pool_mix(stored), "record_cue": record_cue(stored),
-                          "frozen": tuple(stored.get("frozen", ()))}))
-    recipe = replace(recipe, band_low=recipe.band_low if band_low is None else band_low,
+    recipe = replace(Recipe.from_stored(stored), band_low=recipe.band_low if band_low is None else band_low,
                      band_high=recipe.band_high if band_high is None else band_high)
     models = manifest.data["models"]
     benchmark = curate_benchmark(manifest.root, recipe, models,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from poser_interp.data.records import Record
@@ -68,16 +68,22 @@ def replay_loss(model, batch: Batch) -> Float[Tensor, ""]:
 
 def _next_token_loss(model, batch: Batch, skip: int | None) -> Float[Tensor, ""]:
     """Mean next-token loss over real positions, leaving out predictions made at token `skip`."""
+    losses, real = next_token_losses(model, batch)
+    if skip is not None:
+        real = real & (batch[0][:, :-1] != skip)
+    return (losses * real).sum() / real.sum()
+
+
+def next_token_losses(model, batch: Batch) -> tuple[Float[Tensor, "batch pos-1"], Bool[Tensor, "batch pos-1"]]:
+    """Each position's next-token loss (the prediction made there) and which positions are real text."""
     from poser_interp import fused
 
     tokens, lengths, _ = batch
     logits = fused.logits(model, tokens)[:, :-1]
     targets = tokens[:, 1:]
-    mask = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
-    if skip is not None:
-        mask &= tokens[:, :-1] != skip
-    losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction="none")
-    return (losses * mask.reshape(-1)).sum() / mask.sum()
+    real = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
+    losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    return losses, real
 
 
 def text_batches(tokenizer, texts: list[str], batch_size: int, seed: int) -> Callable[[int], Batch]:
