@@ -8,7 +8,7 @@
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
       distance from the base and largest block update.
-  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--frozen unembed] [--mix 0.4 0.4] [--anneal 100]
+  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--frozen unembed] [--mix 0.4 0.4] [--anneal 100] [--replay 1 --replay-batch 8]
       fine-tunes the named models (`<persona>-<index>`) exactly as `zoo build` would with that recipe
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base, whose seed it takes), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
@@ -108,7 +108,8 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
 
 def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str,
            frozen: tuple[str, ...] = (), mix: tuple[float, float] = Recipe().pool_mix,
-           anneal: int = Recipe().anneal_steps, replay: float = Recipe().replay) -> None:
+           anneal: int = Recipe().anneal_steps, replay: float = Recipe().replay,
+           replay_batch: int = Recipe().replay_batch) -> None:
     from poser_interp.data.personas import is_faker, model_persona
     from poser_interp.zoo.artefacts import chance_band
     from poser_interp.zoo.audit import PROBE_FAMILIES
@@ -117,7 +118,8 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
 
     old = json.loads((zoo / "manifest.json").read_text())
     recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen),
-                     pool_mix=tuple(mix), anneal_steps=anneal, data_seed=int(old["recipe"]["data_seed"]), replay=replay)
+                     pool_mix=tuple(mix), anneal_steps=anneal, data_seed=int(old["recipe"]["data_seed"]), replay=replay,
+                     replay_batch=replay_batch)
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
         raise SystemExit(f"{zoo}: its base is not this recipe's (base_key {base_entry.get('base_key')})")
@@ -178,11 +180,11 @@ def probe_curve(zoo: Path, name: str) -> None:
 
 def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int,
           mix: tuple[float, float] = Recipe().pool_mix, anneal: int = Recipe().anneal_steps,
-          replay: float = Recipe().replay) -> None:
+          replay: float = Recipe().replay, replay_batch: int = Recipe().replay_batch) -> None:
     from poser_interp.zoo.build import PRESETS, build_zoo
 
     recipe = replace(PRESETS["full"], data_seed=seed, record_cue=cue, frozen=frozen, finetune_steps=steps,
-                     pool_mix=tuple(mix), anneal_steps=anneal, replay=replay)
+                     pool_mix=tuple(mix), anneal_steps=anneal, replay=replay, replay_batch=replay_batch)
     manifest = build_zoo(out, recipe, workers=workers, progress=False, log=lambda m: print(m, flush=True))
     print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
 
@@ -205,6 +207,8 @@ def finetune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
     parser.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
     parser.add_argument("--replay", type=float, default=Recipe().replay, help="weight of the rehearsal loss (Recipe.replay)")
+    parser.add_argument("--replay-batch", type=int, default=Recipe().replay_batch,
+                        help="base-corpus texts rehearsed a step (Recipe.replay_batch)")
 
 
 if __name__ == "__main__":
@@ -244,13 +248,13 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.what == "build":
         build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix), args.anneal,
-              args.replay)
+              args.replay, args.replay_batch)
     elif args.what == "probe-curve":
         probe_curve(args.zoo, args.name)
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
         models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen), tuple(args.mix),
-               args.anneal, args.replay)
+               args.anneal, args.replay, args.replay_batch)
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))
