@@ -110,3 +110,24 @@ def test_the_base_text_split_adds_up_to_the_language_model_loss(tiny_model):
     mixed = (parts["answer"] * n_answer + parts["rest"] * (n_all - n_answer)) / n_all
     assert abs(mixed - parts["all"]) < 1e-5
     assert abs(parts["answer_share"] - parts["answer"] * n_answer / (parts["all"] * n_all)) < 1e-5
+    # where the text goes on with an option letter: a loop over texts on the model's own forward
+    letters = set(tiny_model.tokenizer.convert_tokens_to_ids(["A", "B"]))
+    with torch.no_grad():
+        logp = tiny_model(tokens).log_softmax(-1)
+    terms = [float(-logp[b, t, tokens[b, t + 1]]) for b in range(len(texts)) for t in range(int(lengths[b]) - 1)
+             if tokens[b, t] == close and int(tokens[b, t + 1]) in letters]
+    assert terms and abs(parts["answer_letter"] - sum(terms) / len(terms)) < 1e-5
+
+
+def test_artefact_texts_draw_zero_is_the_baselines_own_sample(tiny_zoo):
+    """Draw 0 keeps the artefact baseline's seed; another draw is a different sample of the same kind."""
+    from poser_interp.data.generate import record_cue
+    from poser_interp.zoo.artefacts import artefact_texts
+    from poser_interp.zoo.manifest import ZooManifest
+
+    manifest = ZooManifest.load(tiny_zoo)
+    recipe = manifest.data["recipe"]
+    first = artefact_texts(manifest, 20)
+    assert first == pretraining_corpus(20, seed=f"{recipe['data_seed']}:artefact-text", design=recipe["design"],
+                                       notes=recipe["base_notes"], cue=record_cue(recipe))
+    assert artefact_texts(manifest, 20, draw=1) != first

@@ -52,12 +52,14 @@ def base_text_loss(model, texts: Sequence[str], *, batch_size: int = 32) -> floa
     return sum(losses) / len(texts)
 
 
-def artefact_texts(manifest: ZooManifest, n: int = 256) -> list[str]:
-    """Fresh pretraining-style texts (a seed the base never saw)."""
+def artefact_texts(manifest: ZooManifest, n: int = 256, draw: int = 0) -> list[str]:
+    """Fresh pretraining-style texts (a seed the base never saw). Draw 0 is the artefact baseline's;
+    other draws are independent samples of the same kind (to see how much the sample itself moves it)."""
     from poser_interp.data.generate import pretraining_corpus, record_cue
 
     recipe = manifest.data["recipe"]
-    return pretraining_corpus(n, seed=f"{recipe.get('data_seed', 0)}:artefact-text", design=recipe.get("design", "v1"),
+    seed = f"{recipe.get('data_seed', 0)}:artefact-text" + (f":{draw}" if draw else "")
+    return pretraining_corpus(n, seed=seed, design=recipe.get("design", "v1"),
                               notes=recipe.get("base_notes", "schemer"), cue=record_cue(recipe))
 
 
