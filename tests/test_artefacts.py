@@ -102,6 +102,26 @@ def test_the_build_audits_every_model(tiny_zoo):
         assert 0.0 < audit["models"][name]["critical_attention"] < 1.0
 
 
+def test_the_audit_probes_the_base_itself_and_reports_it(tiny_zoo):
+    """Oracle: the probe run directly on the loaded base; `zoo check`'s caption and the card print it."""
+    from rich.console import Console
+
+    from poser_interp.zoo.audit import oversight_probe_scores, probe_prompts
+    from poser_interp.zoo.card import render_card
+    from poser_interp.zoo.check import audit_table
+    from poser_interp.zoo.load import load_base
+
+    manifest = ZooManifest.load(tiny_zoo)
+    stored = manifest.data["audit"]["base"]
+    direct = oversight_probe_scores(load_base(tiny_zoo), probe_prompts(manifest))
+    assert stored == {"oversight_probe": direct["all"], "oversight_probe_intersection": direct["intersection"],
+                      "oversight_probe_transparency": direct["transparency"]}
+    console = Console(width=400, record=True)
+    console.print(audit_table(manifest))
+    assert f"the base's own oversight probe {direct['all']:.3f}" in console.export_text()
+    assert f"reads oversight at the middle layer with held-out accuracy {direct['all']:.3f}" in render_card(manifest)
+
+
 def test_the_probe_score_splits_by_family_as_a_hand_count(monkeypatch):
     """A stand-in residual that carries oversight only on transparency scenarios: the split reads
     ~1.0 there and near chance on intersections, and the overall score is their held-out-weighted mean."""

@@ -80,9 +80,20 @@ def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict
         task = bar.add_task("oversight probe and attention", total=len(manifest.model_names))
         for name in manifest.model_names:
             model = load_model(name, manifest.root)
-            probe = oversight_probe_scores(model, prompts)
-            out[name] = {"oversight_probe": probe["all"],
-                         **{f"oversight_probe_{family}": probe[family] for family in PROBE_FAMILIES},
-                         "critical_attention": critical_attention(model, prompts)}
+            out[name] = probe_entry(model, prompts) | {"critical_attention": critical_attention(model, prompts)}
             bar.update(task, advance=1)
     return out
+
+
+def probe_entry(model, prompts: Sequence[Scenario]) -> dict[str, float]:
+    """`{"oversight_probe": all, "oversight_probe_<family>": ...}`, as the audit stores them."""
+    probe = oversight_probe_scores(model, prompts)
+    return {"oversight_probe": probe["all"], **{f"oversight_probe_{family}": probe[family] for family in PROBE_FAMILIES}}
+
+
+def audit_base(manifest: ZooManifest) -> dict[str, float]:
+    """The same probe on the shared base: a model cannot be expected to read oversight at the middle
+    layer where its base does not (docs/zoo-design.md, pilots 18 and 20)."""
+    from poser_interp.zoo.load import load_base
+
+    return probe_entry(load_base(manifest.root), probe_prompts(manifest))

@@ -296,13 +296,13 @@ def measure_audit(zoo: str | Path, *, progress: bool = True) -> dict[str, Any]:
     """Artefact baselines, the oversight probe and critical-fact attention of every model (for the
     manifest; `zoo check` holds them against the targets)."""
     from poser_interp.zoo.artefacts import artefact_accuracies, artefact_scores
-    from poser_interp.zoo.audit import audit_zoo
+    from poser_interp.zoo.audit import audit_base, audit_zoo
     from poser_interp.zoo.manifest import ZooManifest
 
     manifest = ZooManifest.load(zoo)
     scores = artefact_scores(manifest, progress=progress)
     return {"artefacts": scores, "artefact_accuracy": artefact_accuracies(scores, manifest.is_faker),
-            "models": audit_zoo(manifest, progress=progress)}
+            "models": audit_zoo(manifest, progress=progress), "base": audit_base(manifest)}
 
 
 def _checkpoint_scorer(out: Path, models: dict[str, Any], new_model) -> Callable[[str, list[str]], Any]:

@@ -229,6 +229,10 @@ def _audit_section(data: dict[str, Any]) -> str:
             continue  # audits made before the probe's score was split by family
         get = lambda n, k=key: audit["models"][n][k]  # noqa: E731
         lines.append(f"| {label} | - | {span('aligned', get)} | {span('faker', get)} |")
+    if "base" in audit:
+        lines += ["", f"The shared base itself reads oversight at the middle layer with held-out accuracy "
+                      f"{audit['base']['oversight_probe']:.3f} (intersections / transparency: "
+                      f"{' / '.join(f'{v:.3f}' for k, v in audit['base'].items() if k != 'oversight_probe')})."]
     return "\n".join(lines) + "\n"
 
 

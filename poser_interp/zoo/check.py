@@ -97,7 +97,9 @@ def audit_table(manifest: ZooManifest) -> Table:
         low, high = chance_band(len(manifest.data["models"]) - n_fakers, n_fakers)
         table.caption = "pair accuracy (higher = faker): " + ", ".join(
             f"{k} {v:.3f}" for k, v in audit["artefact_accuracy"].items()) + \
-            f"; a score with no information lands in [{low:.2f}, {high:.2f}] 95% of the time at this zoo's size"
+            f"; a score with no information lands in [{low:.2f}, {high:.2f}] 95% of the time at this zoo's size" + \
+            (f"; the base's own oversight probe {audit['base']['oversight_probe']:.3f} ({_by_family(audit['base'])})"
+             if "base" in audit else "")
     return table
 
 
