@@ -106,10 +106,7 @@ def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int
                       "metrics": {k: round(v, 3) for k, v in metrics.items() if "level" not in k}}))
 
 
-def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cue: str,
-           frozen: tuple[str, ...] = (), mix: tuple[float, float] = Recipe().pool_mix,
-           anneal: int = Recipe().anneal_steps, replay: float = Recipe().replay,
-           replay_batch: int = Recipe().replay_batch) -> None:
+def models(zoo: Path, names: list[str], trial: Recipe, workers: int) -> None:
     from poser_interp.data.personas import is_faker, model_persona
     from poser_interp.zoo.artefacts import chance_band
     from poser_interp.zoo.audit import PROBE_FAMILIES
@@ -117,9 +114,7 @@ def models(zoo: Path, names: list[str], notes: str, steps: int, workers: int, cu
     from poser_interp.zoo.tokenizer import build_tokenizer
 
     old = json.loads((zoo / "manifest.json").read_text())
-    recipe = replace(Recipe(), base_notes=notes, finetune_steps=steps, record_cue=cue, frozen=tuple(frozen),
-                     pool_mix=tuple(mix), anneal_steps=anneal, data_seed=int(old["recipe"]["data_seed"]), replay=replay,
-                     replay_batch=replay_batch)
+    recipe = replace(trial, data_seed=int(old["recipe"]["data_seed"]))
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
         raise SystemExit(f"{zoo}: its base is not this recipe's (base_key {base_entry.get('base_key')})")
@@ -178,15 +173,18 @@ def probe_curve(zoo: Path, name: str) -> None:
           f"{(manifest.data.get('audit') or {}).get('artefacts', {}).get(name, {}).get('weight-distance', float('nan')):.4f})")
 
 
-def build(out: Path, seed: int, cue: str, frozen: tuple[str, ...], steps: int, workers: int,
-          mix: tuple[float, float] = Recipe().pool_mix, anneal: int = Recipe().anneal_steps,
-          replay: float = Recipe().replay, replay_batch: int = Recipe().replay_batch) -> None:
-    from poser_interp.zoo.build import PRESETS, build_zoo
+def build(out: Path, trial: Recipe, workers: int) -> None:
+    from poser_interp.zoo.build import build_zoo
 
-    recipe = replace(PRESETS["full"], data_seed=seed, record_cue=cue, frozen=frozen, finetune_steps=steps,
-                     pool_mix=tuple(mix), anneal_steps=anneal, replay=replay, replay_batch=replay_batch)
-    manifest = build_zoo(out, recipe, workers=workers, progress=False, log=lambda m: print(m, flush=True))
+    manifest = build_zoo(out, trial, workers=workers, progress=False, log=lambda m: print(m, flush=True))
     print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
+
+
+def trial_recipe(start: Recipe, args: argparse.Namespace) -> Recipe:
+    """`start` with the fine-tune options of `models` and `build` (`finetune_options`)."""
+    return replace(start, finetune_steps=args.steps, anneal_steps=args.anneal, record_cue=args.cue,
+                   frozen=tuple(args.frozen), pool_mix=tuple(args.mix), replay=args.replay,
+                   replay_batch=args.replay_batch)
 
 
 def cue_arg(cue: str) -> str:
@@ -247,14 +245,14 @@ if __name__ == "__main__":
     finetune_options(f)
     args = parser.parse_args()
     if args.what == "build":
-        build(args.out, args.seed, args.cue, tuple(args.frozen), args.steps, args.workers, tuple(args.mix), args.anneal,
-              args.replay, args.replay_batch)
+        from poser_interp.zoo.build import PRESETS
+
+        build(args.out, trial_recipe(replace(PRESETS["full"], data_seed=args.seed), args), args.workers)
     elif args.what == "probe-curve":
         probe_curve(args.zoo, args.name)
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
     elif args.what == "models":
-        models(args.zoo, args.names, args.notes, args.steps, args.workers, args.cue, tuple(args.frozen), tuple(args.mix),
-               args.anneal, args.replay, args.replay_batch)
+        models(args.zoo, args.names, trial_recipe(replace(Recipe(), base_notes=args.notes), args), args.workers)
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))
