@@ -1,6 +1,6 @@
 """The label-free pilots that fixed the zoo v2 recipe (docs/zoo-design.md, "Pilots").
 
-  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes schemer] [--cue overseer]
+  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes schemer] [--cue overseer] [--init N]
       trains the base exactly as `zoo build` does (so a build into OUT reuses it) and logs, every
       250 steps, how often its risk-word prediction at the answer token names the catch level, and
       the audit's middle-layer oversight probe on the base itself.
@@ -39,11 +39,11 @@ from poser_interp.zoo.behaviour import behaviour_metrics
 from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, _save_fp16, _write_manifest, finetune_persona
 from poser_interp.zoo.load import load_weights
 from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
-from poser_interp.zoo.train import lm_loss, run_training, text_batches
+from poser_interp.zoo.train import lm_loss, make_model, run_training, text_batches
 
 
 def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().base_notes,
-         cue: str = Recipe().record_cue) -> None:
+         cue: str = Recipe().record_cue, init: int | None = None) -> None:
     recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed, base_notes=notes,
                      record_cue=cue)
     torch.set_num_threads(recipe.pretrain_threads)
@@ -51,6 +51,8 @@ def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().bas
     as_hf_tokenizer(raw).save_pretrained(str(out / "tokenizer"))
     tokenizer = _load_tokenizer(out)
     model = _new_model(recipe, tokenizer)
+    if init is not None:  # another initialisation, the same corpus and batches (not a recipe's base)
+        model.load_state_dict(make_model(recipe.arch, len(tokenizer), init).state_dict())
     gen, probe = ScenarioGenerator("risk-monitor"), []
     while len(probe) < 400:
         record = gen.training_record(cue=cue)
@@ -78,7 +80,8 @@ def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().bas
                           steps=recipe.pretrain_steps, lr=recipe.pretrain_lr, desc="base", progress=False, on_step=monitor)
     entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - started}
     entry["sha256"] = _save_fp16(model, out / "base.safetensors")
-    entry["base_key"] = recipe.base_key()
+    # a base from another initialisation is no recipe's: its key keeps `models` and `build` off it
+    entry["base_key"] = recipe.base_key() + ("" if init is None else f"+init{init}")
     _write_manifest(out, recipe, raw, entry, {}, started, partial=True)
     print(json.dumps(entry))
 
@@ -222,6 +225,8 @@ if __name__ == "__main__":
     b.add_argument("--cue", type=cue_arg, default=Recipe().record_cue,
                    help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, "
                         f"or NAME:P with NAME one of {', '.join(SHARED_CUES)})")
+    b.add_argument("--init", type=int, default=None,
+                   help="initialise from this seed instead of the zoo seed (a diagnostic: no build reuses it)")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")
@@ -251,7 +256,7 @@ if __name__ == "__main__":
     elif args.what == "probe-curve":
         probe_curve(args.zoo, args.name)
     elif args.what == "base":
-        base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue)
+        base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue, args.init)
     elif args.what == "models":
         models(args.zoo, args.names, trial_recipe(replace(Recipe(), base_notes=args.notes), args), args.workers)
     else:
