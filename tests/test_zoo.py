@@ -112,6 +112,16 @@ def test_recurating_changes_only_the_benchmark(zoo_copy):
     assert {n: manifest.entry(n)["sha256"] for n in MODELS} == before
 
 
+def test_recurating_with_the_stored_band_rebuilds_the_same_benchmark(zoo_copy):
+    """Oracle: the build's own curation; no band given means the recipe's stored one."""
+    from poser_interp.zoo.build import curate_zoo
+
+    built = ZooManifest.load(zoo_copy).data["benchmark"]
+    again = curate_zoo(zoo_copy)
+    assert again["band"] == built["band"] and again["files"] == built["files"]
+    assert again["per_level"] == built["per_level"]
+
+
 def test_zoo_card_renders_every_model_and_the_benchmark(tiny_zoo):
     from poser_interp.zoo.card import render_card
 

@@ -449,7 +449,8 @@ def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: flo
     if stored.get("design", "v1") != "v2":
         raise PoserInputError(f"{manifest.root}: a zoo v1 benchmark cannot be re-curated by this version "
                               "(zoo v2 draws its candidates differently); rebuild the zoo")
-    recipe = replace(Recipe.from_stored(stored), band_low=recipe.band_low if band_low is None else band_low,
+    recipe = Recipe.from_stored(stored)
+    recipe = replace(recipe, band_low=recipe.band_low if band_low is None else band_low,
                      band_high=recipe.band_high if band_high is None else band_high)
     models = manifest.data["models"]
     benchmark = curate_benchmark(manifest.root, recipe, models,
