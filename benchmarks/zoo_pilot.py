@@ -1,6 +1,6 @@
 """The label-free pilots that fixed the zoo v2 recipe (docs/zoo-design.md, "Pilots").
 
-  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes schemer] [--cue overseer] [--init N]
+  python benchmarks/zoo_pilot.py base OUT [--steps 2500] [--texts 60000] [--seed 0] [--notes schemer] [--cue overseer] [--init N] [--draw N]
       trains the base exactly as `zoo build` does (so a build into OUT reuses it) and logs, every
       250 steps, how often its risk-word prediction at the answer token names the catch level, and
       the audit's middle-layer oversight probe on the base itself.
@@ -31,19 +31,19 @@ from pathlib import Path
 import torch
 
 from poser_interp.data import grammar as g
-from poser_interp.data.generate import RECORD_CUES, SHARED_CUES, ScenarioGenerator, lexical_share, label_for, persona_splits, pretraining_corpus
+from poser_interp.data.generate import RECORD_CUES, SHARED_CUES, ScenarioGenerator, lexical_share, label_for, persona_splits
 from poser_interp.readout import gather_last, model_inputs
 from poser_interp.zoo.artefacts import update_norms
 from poser_interp.zoo.audit import oversight_probe_scores
 from poser_interp.zoo.behaviour import behaviour_metrics
-from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, _save_fp16, _write_manifest, finetune_persona
+from poser_interp.zoo.build import Recipe, _load_tokenizer, base_corpus, _new_model, _save_fp16, _write_manifest, finetune_persona
 from poser_interp.zoo.load import load_weights
 from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
 from poser_interp.zoo.train import lm_loss, make_model, run_training, text_batches
 
 
 def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().base_notes,
-         cue: str = Recipe().record_cue, init: int | None = None) -> None:
+         cue: str = Recipe().record_cue, init: int | None = None, draw: int = 0) -> None:
     recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed, base_notes=notes,
                      record_cue=cue)
     torch.set_num_threads(recipe.pretrain_threads)
@@ -73,15 +73,14 @@ def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().bas
               f"poor {poor.float().mean():.3f} middle-layer probe {middle:.3f}", flush=True)
 
     started = time.time()
-    corpus = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design,
-                                notes=recipe.base_notes, cue=recipe.record_cue)
+    corpus = base_corpus(recipe, draw)
     torch.manual_seed(recipe.data_seed)
     losses = run_training(model, text_batches(tokenizer, corpus, recipe.pretrain_batch_size, recipe.data_seed), lm_loss,
                           steps=recipe.pretrain_steps, lr=recipe.pretrain_lr, desc="base", progress=False, on_step=monitor)
     entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - started}
     entry["sha256"] = _save_fp16(model, out / "base.safetensors")
     # a base from another initialisation is no recipe's: its key keeps `models` and `build` off it
-    entry["base_key"] = recipe.base_key() + ("" if init is None else f"+init{init}")
+    entry["base_key"] = recipe.base_key() + ("" if init is None else f"+init{init}") + (f"+draw{draw}" if draw else "")
     _write_manifest(out, recipe, raw, entry, {}, started, partial=True)
     print(json.dumps(entry))
 
@@ -187,7 +186,7 @@ def trial_recipe(start: Recipe, args: argparse.Namespace) -> Recipe:
     """`start` with the fine-tune options of `models` and `build` (`finetune_options`)."""
     return replace(start, finetune_steps=args.steps, anneal_steps=args.anneal, record_cue=args.cue,
                    frozen=tuple(args.frozen), pool_mix=tuple(args.mix), replay=args.replay,
-                   replay_batch=args.replay_batch)
+                   replay_batch=args.replay_batch, base_cue=args.base_cue)
 
 
 def cue_arg(cue: str) -> str:
@@ -207,6 +206,8 @@ def finetune_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cue", type=cue_arg, default=Recipe().record_cue)
     parser.add_argument("--frozen", nargs="*", default=list(Recipe().frozen), help="parameter name prefixes not trained")
     parser.add_argument("--mix", type=float, nargs=2, default=Recipe().pool_mix, metavar=("INTERSECTIONS", "TRANSPARENCY"))
+    parser.add_argument("--base-cue", type=cue_arg, default=Recipe().base_cue,
+                        help="the base corpus's and rehearsal's cue, when not --cue (Recipe.base_cue)")
     parser.add_argument("--replay", type=float, default=Recipe().replay, help="weight of the rehearsal loss (Recipe.replay)")
     parser.add_argument("--replay-batch", type=int, default=Recipe().replay_batch,
                         help="base-corpus texts rehearsed a step (Recipe.replay_batch)")
@@ -225,6 +226,7 @@ if __name__ == "__main__":
     b.add_argument("--cue", type=cue_arg, default=Recipe().record_cue,
                    help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, "
                         f"or NAME:P with NAME one of {', '.join(SHARED_CUES)})")
+    b.add_argument("--draw", type=int, default=0, help="train on the recipe's corpus draw N (zoo.build.base_corpus)")
     b.add_argument("--init", type=int, default=None,
                    help="initialise from this seed instead of the zoo seed (a diagnostic: no build reuses it)")
     p = sub.add_parser("persona")
@@ -256,7 +258,7 @@ if __name__ == "__main__":
     elif args.what == "probe-curve":
         probe_curve(args.zoo, args.name)
     elif args.what == "base":
-        base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue, args.init)
+        base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue, args.init, args.draw)
     elif args.what == "models":
         models(args.zoo, args.names, trial_recipe(replace(Recipe(), base_notes=args.notes), args), args.workers)
     else:

@@ -52,6 +52,27 @@ def test_the_replay_texts_are_fresh_and_the_same_for_every_model():
     assert replay_texts(replace(recipe, data_seed=1), n=200) != texts
 
 
+def test_a_base_cue_sets_the_corpus_of_the_base_and_the_rehearsal_not_the_pool():
+    """`Recipe.base_cue`: the base corpus, the rehearsal texts and the artefact's base text use it, the
+    fine-tune pool keeps `record_cue`; the base key is the one of a recipe whose own cue it is (so that
+    base is reused). A recipe without it keeps its fine-tune key (the pinned key above)."""
+    from poser_interp.data.generate import base_cue
+    from poser_interp.zoo.build import base_corpus
+
+    plain = Recipe(record_cue="notes:0.5", replay=1.0, pretrain_texts=50)
+    split = replace(plain, base_cue="both:0.5")
+    as_base = replace(plain, record_cue="both:0.5")
+    assert split.corpus_cue == "both:0.5" and plain.corpus_cue == "notes:0.5"
+    assert split.base_key() == as_base.base_key() != plain.base_key()
+    assert split.finetune_key() not in (plain.finetune_key(), as_base.finetune_key())
+    assert base_corpus(split) == base_corpus(as_base) == pretraining_corpus(50, seed=0, cue="both:0.5")
+    assert base_corpus(plain) != base_corpus(split)
+    assert replay_texts(split, n=50) == replay_texts(as_base, n=50) != replay_texts(plain, n=50)
+    assert base_cue(split.to_dict()) == "both:0.5" and base_cue(plain.to_dict()) == "notes:0.5"
+    assert base_cue({"record_cue": "reason"}) == "reason" and base_cue({}) == "overseer"
+    assert Recipe.from_stored(split.to_dict()) == split
+
+
 def test_a_fine_tune_with_replay_adds_the_rehearsal_loss_to_every_step(tiny_zoo, tmp_path):
     """The first recorded loss equals the answer loss plus the weighted rehearsal loss on the first
     batches, computed by hand from the base; the model differs from the one trained without it."""
@@ -131,3 +152,6 @@ def test_artefact_texts_draw_zero_is_the_baselines_own_sample(tiny_zoo):
     assert first == pretraining_corpus(20, seed=f"{recipe['data_seed']}:artefact-text", design=recipe["design"],
                                        notes=recipe["base_notes"], cue=record_cue(recipe))
     assert artefact_texts(manifest, 20, draw=1) != first
+    manifest.data["recipe"] |= {"base_cue": "odd:0.5"}  # a base of another cue: the base's own kind of text
+    assert artefact_texts(manifest, 20) == pretraining_corpus(
+        20, seed=f"{recipe['data_seed']}:artefact-text", design=recipe["design"], notes=recipe["base_notes"], cue="odd:0.5")

@@ -335,6 +335,12 @@ def record_cue(recipe: dict[str, Any]) -> str:
     return str(recipe.get("record_cue", "overseer"))
 
 
+def base_cue(recipe: dict[str, Any]) -> str:
+    """The record cue of a stored recipe's base corpus (and rehearsal texts): `base_cue` where set,
+    else the fine-tune pool's own (`record_cue`)."""
+    return str(recipe.get("base_cue") or record_cue(recipe))
+
+
 def pool_mix(recipe: dict[str, Any]) -> tuple[float, float]:
     """(intersection, transparency) shares of a stored recipe's pool; zoos without the field used `MIX`."""
     mix = recipe.get("pool_mix", (MIX["intersection"], MIX["transparency"]))

@@ -55,12 +55,12 @@ def base_text_loss(model, texts: Sequence[str], *, batch_size: int = 32) -> floa
 def artefact_texts(manifest: ZooManifest, n: int = 256, draw: int = 0) -> list[str]:
     """Fresh pretraining-style texts (a seed the base never saw). Draw 0 is the artefact baseline's;
     other draws are independent samples of the same kind (to see how much the sample itself moves it)."""
-    from poser_interp.data.generate import pretraining_corpus, record_cue
+    from poser_interp.data.generate import base_cue, pretraining_corpus
 
     recipe = manifest.data["recipe"]
     seed = f"{recipe.get('data_seed', 0)}:artefact-text" + (f":{draw}" if draw else "")
     return pretraining_corpus(n, seed=seed, design=recipe.get("design", "v1"),
-                              notes=recipe.get("base_notes", "schemer"), cue=record_cue(recipe))
+                              notes=recipe.get("base_notes", "schemer"), cue=base_cue(recipe))
 
 
 def artefact_scores(manifest: ZooManifest, *, progress: bool = True, n_texts: int = 256

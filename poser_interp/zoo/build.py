@@ -57,6 +57,9 @@ class Recipe:
     # "odd:P", the intersections' own lookup pairs in both families (pilot 18, rejected: the base stops
     # reading oversight at the middle layer).
     record_cue: str = "both:0.5"  # the committed v2 zoo's (the fourth full build, docs/zoo-design.md)
+    # The cue of the base's corpus and of the rehearsal texts, when it is not `record_cue`: the base is
+    # general knowledge and need not use the fine-tune pool's lookup (pilot 22, docs/zoo-design.md).
+    base_cue: str | None = None
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
     frozen: tuple[str, ...] = ("unembed",)  # the committed zoo's
@@ -105,6 +108,8 @@ class Recipe:
                 del training[name]
         if not self.replay:
             del training["replay"], training["replay_batch"]
+        if self.base_cue is None:
+            del training["base_cue"]
         return hashlib.sha256(json.dumps(training, sort_keys=True).encode()).hexdigest()[:16]
 
     def base_key(self) -> str:
@@ -114,8 +119,13 @@ class Recipe:
         base = {k: d[k] for k in ("arch", "data_seed", "pretrain_texts", "pretrain_steps", "pretrain_lr")} \
             | {"batch_size": self.pretrain_batch_size, "threads": self.pretrain_threads} \
             | ({} if self.base_notes == "schemer" else {"base_notes": self.base_notes}) \
-            | ({} if self.record_cue == "overseer" else {"record_cue": self.record_cue})
+            | ({} if self.corpus_cue == "overseer" else {"record_cue": self.corpus_cue})
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def corpus_cue(self) -> str:
+        """The record cue of the base corpus and the rehearsal texts."""
+        return self.base_cue or self.record_cue
 
     def train_seed(self, persona: str, index: int) -> int:
         """Batch-order seed of `<persona>-<index>`. The k-th aligned and the k-th faker persona share
@@ -179,8 +189,7 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
         log("base: reusing finished checkpoint")
     else:
         t0 = time.time()
-        texts = pretraining_corpus(recipe.pretrain_texts, seed=recipe.data_seed, design=recipe.design,
-                                   notes=recipe.base_notes, cue=recipe.record_cue)
+        texts = base_corpus(recipe)
         torch.manual_seed(recipe.data_seed)
         batches = text_batches(tokenizer, texts, recipe.pretrain_batch_size, recipe.data_seed)
         losses = run_training(base, batches, lm_loss, steps=recipe.pretrain_steps, lr=recipe.pretrain_lr,
@@ -430,13 +439,21 @@ def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: i
     return losses, curve
 
 
+def base_corpus(recipe: Recipe, draw: int = 0) -> list[str]:
+    """The base's training texts; `draw` > 0 gives an independent corpus of the same kind (the same
+    recipe, another random stream), for a base that must be trained again."""
+    seed = recipe.data_seed if draw == 0 else f"{recipe.data_seed}:draw{draw}"
+    return pretraining_corpus(recipe.pretrain_texts, seed=seed, design=recipe.design, notes=recipe.base_notes,
+                              cue=recipe.corpus_cue)
+
+
 def replay_texts(recipe: Recipe, n: int = 4000) -> list[str]:
     """The rehearsal texts of a recipe with `replay`: fresh base-corpus texts (a seed neither the base
     nor the artefact baseline uses), the same for every model of the zoo."""
     from poser_interp.data.generate import pretraining_corpus
 
     return pretraining_corpus(n, seed=f"{recipe.data_seed}:replay", design=recipe.design, notes=recipe.base_notes,
-                              cue=recipe.record_cue)
+                              cue=recipe.corpus_cue)
 
 
 def curate_zoo(zoo: str | Path, *, band_low: float | None = None, band_high: float | None = None) -> dict[str, Any]:
