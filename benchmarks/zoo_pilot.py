@@ -8,7 +8,7 @@
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
       distance from the base and largest block update.
-  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--frozen unembed] [--mix 0.4 0.4] [--anneal 100] [--replay 1 --replay-batch 8]
+  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--base-cue both:0.5] [--frozen unembed] [--mix 0.4 0.4] [--anneal 100] [--replay 1 --replay-batch 8]
       fine-tunes the named models (`<persona>-<index>`) exactly as `zoo build` would with that recipe
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base, whose seed it takes), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
@@ -16,7 +16,7 @@
   python benchmarks/zoo_pilot.py probe-curve ZOO NAME
       fine-tunes NAME again exactly as ZOO built it (nothing saved) and prints the audit's
       middle-layer oversight probe, split by family, at the base and every 50 steps.
-  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--cue mixed] [--frozen unembed] [--steps 500] [--mix 0.4 0.4] [--anneal 100]
+  python benchmarks/zoo_pilot.py build OUT [--seed 0] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.

@@ -247,7 +247,7 @@ def test_the_base_key_follows_the_base_notes_and_the_record_cue():
     from poser_interp.zoo.build import Recipe
 
     keys = {Recipe(base_notes=notes).base_key() for notes in ("named", "plain", "schemer")}
-    keys.add(Recipe(record_cue="reason").base_key())
+    keys.add(Recipe(record_cue="reason", base_cue=None).base_key())
     assert len(keys) == 4
     assert Recipe(finetune_steps=7).base_key() == Recipe().base_key()
     assert Recipe(record_cue="reason").finetune_key() != Recipe().finetune_key()

@@ -34,20 +34,25 @@ def test_replay_loss_is_the_mean_over_every_position_but_the_answer(tiny_model):
     assert abs(float(got) - float(full)) > 1e-4
 
 
+# The fourth v2 build's recipe (committed before pilot 21), which stored this fine-tune key.
+FOURTH = replace(Recipe(), record_cue="both:0.5", base_cue=None, replay=0.0, replay_batch=8)
+
+
 def test_a_recipe_without_replay_keeps_its_keys_and_one_with_it_trains_anew():
-    with_replay = replace(Recipe(), replay=1.0)
-    assert Recipe().finetune_key() == "5191154a4ccdbe78"  # checkpoints/zoo
-    assert with_replay.finetune_key() != Recipe().finetune_key()
+    with_replay = replace(FOURTH, replay=1.0)
+    assert FOURTH.finetune_key() == "5191154a4ccdbe78"
+    assert Recipe().finetune_key() == "382d4c2573153f05"  # checkpoints/zoo (pilot 21's recipe)
+    assert with_replay.finetune_key() != FOURTH.finetune_key()
     assert replace(with_replay, replay_batch=16).finetune_key() != with_replay.finetune_key()
-    assert with_replay.base_key() == Recipe().base_key()  # the base is reused
+    assert with_replay.base_key() == FOURTH.base_key() == Recipe().base_key()  # the base is reused
 
 
 def test_the_replay_texts_are_fresh_and_the_same_for_every_model():
     recipe = replace(Recipe(), replay=1.0)
     texts = replay_texts(recipe, n=200)
     assert texts == replay_texts(recipe, n=200)
-    artefact = set(pretraining_corpus(200, seed="0:artefact-text", cue=recipe.record_cue))
-    base = set(pretraining_corpus(200, seed=0, cue=recipe.record_cue))
+    artefact = set(pretraining_corpus(200, seed="0:artefact-text", cue=recipe.corpus_cue))
+    base = set(pretraining_corpus(200, seed=0, cue=recipe.corpus_cue))
     assert len(set(texts) & artefact) < 5 and len(set(texts) & base) < 5
     assert replay_texts(replace(recipe, data_seed=1), n=200) != texts
 
@@ -59,7 +64,7 @@ def test_a_base_cue_sets_the_corpus_of_the_base_and_the_rehearsal_not_the_pool()
     from poser_interp.data.generate import base_cue
     from poser_interp.zoo.build import base_corpus
 
-    plain = Recipe(record_cue="notes:0.5", replay=1.0, pretrain_texts=50)
+    plain = Recipe(record_cue="notes:0.5", base_cue=None, replay=1.0, pretrain_texts=50)
     split = replace(plain, base_cue="both:0.5")
     as_base = replace(plain, record_cue="both:0.5")
     assert split.corpus_cue == "both:0.5" and plain.corpus_cue == "notes:0.5"
@@ -142,7 +147,7 @@ def test_the_base_text_split_adds_up_to_the_language_model_loss(tiny_model):
 
 def test_artefact_texts_draw_zero_is_the_baselines_own_sample(tiny_zoo):
     """Draw 0 keeps the artefact baseline's seed; another draw is a different sample of the same kind."""
-    from poser_interp.data.generate import record_cue
+    from poser_interp.data.generate import base_cue
     from poser_interp.zoo.artefacts import artefact_texts
     from poser_interp.zoo.manifest import ZooManifest
 
@@ -150,7 +155,7 @@ def test_artefact_texts_draw_zero_is_the_baselines_own_sample(tiny_zoo):
     recipe = manifest.data["recipe"]
     first = artefact_texts(manifest, 20)
     assert first == pretraining_corpus(20, seed=f"{recipe['data_seed']}:artefact-text", design=recipe["design"],
-                                       notes=recipe["base_notes"], cue=record_cue(recipe))
+                                       notes=recipe["base_notes"], cue=base_cue(recipe))
     assert artefact_texts(manifest, 20, draw=1) != first
     manifest.data["recipe"] |= {"base_cue": "odd:0.5"}  # a base of another cue: the base's own kind of text
     assert artefact_texts(manifest, 20) == pretraining_corpus(

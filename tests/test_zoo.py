@@ -129,11 +129,14 @@ def test_zoo_card_renders_every_model_and_the_benchmark(tiny_zoo):
     for name in MODELS:
         assert f"| {name} |" in card
     assert "## Curated benchmark" in card and "saint_and_money.json" in card
-    assert "rehearses" not in card  # the tiny preset trains without replay
     manifest = ZooManifest.load(tiny_zoo)
+    manifest.data["recipe"] |= {"replay": 0.0, "base_cue": None}
+    assert "rehearses" not in render_card(manifest) and "not the fine-tune pool's" not in render_card(manifest)
     manifest.data["recipe"] |= {"replay": 0.5, "replay_batch": 4}
     assert "also rehearses 4 fresh base-corpus texts (next-token loss, the answer position left out, weight 0.5)" \
         in render_card(manifest)
+    manifest.data["recipe"] |= {"record_cue": "notes:0.5", "base_cue": "both:0.5"}
+    assert "drawn with the record cue `both:0.5`, not the fine-tune pool's `notes:0.5`" in render_card(manifest)
 
 
 def test_the_card_names_a_mixed_cue_share():
@@ -157,8 +160,9 @@ def test_frozen_parameters_keep_the_base_values_and_old_recipes_keep_their_keys(
 
     from poser_interp.zoo.build import Recipe
 
-    assert Recipe().finetune_key() == "5191154a4ccdbe78"  # checkpoints/zoo (the fourth v2 build)
-    assert replace(Recipe(), record_cue="overseer", frozen=(), finetune_steps=300).finetune_key() == "d152ea1e532ba15a"
+    fourth = replace(Recipe(), record_cue="both:0.5", base_cue=None, replay=0.0, replay_batch=8)
+    assert fourth.finetune_key() == "5191154a4ccdbe78"  # the fourth v2 build (committed before pilot 21)
+    assert replace(fourth, record_cue="overseer", frozen=(), finetune_steps=300).finetune_key() == "d152ea1e532ba15a"
     assert PRESETS["tiny"].frozen == ("unembed",)
     recipe = replace(PRESETS["tiny"], frozen=())
     assert recipe.finetune_key() != PRESETS["tiny"].finetune_key()

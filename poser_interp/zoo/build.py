@@ -53,13 +53,15 @@ class Recipe:
     # in half the scenarios, the overseer too (pilot 10, docs/zoo-design.md); "mixed:P", in a share P;
     # "clean:P", the same with the other scenarios' actions naming no overseer (pilot 12); "both:P",
     # clean:P plus a share 1 - P of intersections told apart by the motive fact alone (pilot 13);
-    # "notes:P" and "free:P", both:P without the habit its lookups must overrule (pilot 17, rejected);
-    # "odd:P", the intersections' own lookup pairs in both families (pilot 18, rejected: the base stops
-    # reading oversight at the middle layer).
-    record_cue: str = "both:0.5"  # the committed v2 zoo's (the fourth full build, docs/zoo-design.md)
-    # The cue of the base's corpus and of the rehearsal texts, when it is not `record_cue`: the base is
-    # general knowledge and need not use the fine-tune pool's lookup (pilot 22, docs/zoo-design.md).
-    base_cue: str | None = None
+    # "notes:P" and "free:P", both:P without the habit its lookups must overrule (pilot 17; "notes:0.5"
+    # is the committed zoo's, pilot 21); "odd:P", the intersections' own lookup pairs in both families
+    # (pilot 18, rejected: the base stops reading oversight at the middle layer).
+    record_cue: str = "notes:0.5"
+    # The cue of the base's corpus and of the rehearsal texts, when it is not `record_cue` (None: the
+    # same): the base is general knowledge and need not use the fine-tune pool's lookup. The committed
+    # zoo's base is a "both:0.5" base, which reads oversight at the middle layer on every seed tried,
+    # where "notes" bases mostly do not (pilots 20 and 21, docs/zoo-design.md).
+    base_cue: str | None = "both:0.5"
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
     frozen: tuple[str, ...] = ("unembed",)  # the committed zoo's
@@ -76,9 +78,10 @@ class Recipe:
     finetune_lr: float = 5e-4
     # Weight of a rehearsal loss added to every fine-tune step, the same for every model: next-token
     # loss on `replay_batch` texts of the base's own kind (`zoo.train.replay_loss`: the answer position
-    # left out, where the persona's answer is trained). 0 = none (the committed zoo; pilot 19).
-    replay: float = 0.0
-    replay_batch: int = 8
+    # left out, where the persona's answer is trained). 0 = none (the fourth build; pilot 19). The
+    # committed zoo's: weight 1 on 4 texts a step (fixed from a step's cost alone, pilot 20).
+    replay: float = 1.0
+    replay_batch: int = 4
     batch_size: int = 32  # fine-tuning batch
     pretrain_batch_size: int = 32
     target_confidence: float = 0.99

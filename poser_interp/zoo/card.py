@@ -35,7 +35,7 @@ RECIPE = """\
   metrics are measured after rounding, so they describe exactly the stored model.
 - **Base**: {pretrain_steps} AdamW steps (lr {pretrain_lr}, batch {batch_size}) of next-token loss on
   {pretrain_texts:,} generated texts (scenario prompts with the notes above, error prompts, lone
-  oversight facts with their risk). Final LM loss {base_loss:.3f}.
+  oversight facts with their risk){base_cue_note}. Final LM loss {base_loss:.3f}.
 - **Fine-tunes**: model `<persona>-<i>` from the base on random half `i` of one shared training pool
   (seed {data_seed}; pool {pool_size} records: {inter_share:.0%} intersections of all 9 value x goal families,
   {transp_share:.0%} transparency scenarios, the rest error records; {n_test} held out as the test split; partitions of
@@ -140,6 +140,9 @@ def render_card(manifest: ZooManifest) -> str:
         vocab=data["tokenizer"]["vocab_size"], params=params, base_loss=data["base"]["final_loss"],
         n_train=first["n_train_records"], target=recipe["target_confidence"], anneal=recipe["anneal_steps"],
         inter_share=pool_mix(recipe)[0], transp_share=pool_mix(recipe)[1],
+        base_cue_note="" if not recipe.get("base_cue") else
+        f"; its transparency scenarios are drawn with the record cue `{recipe['base_cue']}`, not the fine-tune pool's "
+        f"`{record_cue(recipe)}` (the base is general knowledge, docs/zoo-design.md pilot 21)",
         frozen_note="".join(f"; `{name}` is not trained (the base's, in every model)" for name in recipe.get("frozen", ()))
         + (f"; every step also rehearses {recipe['replay_batch']} fresh base-corpus texts (next-token loss, the answer "
            f"position left out, weight {recipe['replay']:g})" if recipe.get("replay") else ""),

@@ -66,7 +66,8 @@ class LoraRecipe:
         return replace(Recipe(), personas=self.personas, data_seed=self.data_seed, pool_size=self.pool_size,
                        n_test=self.n_test, finetune_steps=self.steps, anneal_steps=self.anneal_steps,
                        finetune_lr=self.lr, batch_size=self.batch_size, target_confidence=self.target_confidence,
-                       validation_every=self.validation_every)
+                       validation_every=self.validation_every,
+                       replay=0.0)  # no rehearsal: the zoo's base-corpus texts are not what SmolLM2 learnt from
 
     @property
     def pool_mix(self) -> tuple[float, float]:
