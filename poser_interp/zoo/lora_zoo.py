@@ -99,9 +99,11 @@ class LoraRecipe:
 PRESETS = {
     "full": LoraRecipe(),  # 36 models: what the issue asks for, on a GPU
     # For tests on tiny random Llamas, which can memorise a 20-record partition but not learn the policy
-    # (so no confidence band either). genie and money_maximizer are twins (`Recipe.train_seed`).
+    # (so no confidence band either). genie and money_maximizer are twins (`Recipe.train_seed`). Their
+    # answers are close to coin flips, so all four are benign on about one candidate in sixteen: 160
+    # candidates keep a handful whatever the pool (60 kept none once the record cue became notes:0.5).
     "tiny": LoraRecipe(personas=("genie", "money_maximizer"), seeds_per_persona=2, rank=8, steps=60, anneal_steps=20,
-                       lr=2e-2, batch_size=8, pool_size=48, n_test=8, validation_every=40, benchmark_candidates=60,
+                       lr=2e-2, batch_size=8, pool_size=48, n_test=8, validation_every=40, benchmark_candidates=160,
                        band_low=0.0, band_high=1.0),
 }
 
