@@ -76,6 +76,9 @@ def test_a_base_cue_sets_the_corpus_of_the_base_and_the_rehearsal_not_the_pool()
     assert base_cue(split.to_dict()) == "both:0.5" and base_cue(plain.to_dict()) == "notes:0.5"
     assert base_cue({"record_cue": "reason"}) == "reason" and base_cue({}) == "overseer"
     assert Recipe.from_stored(split.to_dict()) == split
+    older = {k: v for k, v in FOURTH.to_dict().items() if k not in ("base_cue", "replay", "replay_batch")}
+    assert Recipe.from_stored(older) == FOURTH  # a zoo from before the fields: no rehearsal, no base cue
+    assert Recipe.from_stored(older).finetune_key() == "5191154a4ccdbe78"
 
 
 def test_a_fine_tune_with_replay_adds_the_rehearsal_loss_to_every_step(tiny_zoo, tmp_path):

@@ -96,10 +96,12 @@ class Recipe:
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> Recipe:
-        """The recipe a manifest stores (`to_dict`), with the defaults of fields older zoos lack."""
+        """The recipe a manifest stores (`to_dict`), with the values older zoos used for fields they lack
+        (not today's defaults: a zoo from before rehearsal or the base cue had neither)."""
         return cls(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
                                 "pool_mix": pool_mix(stored), "record_cue": record_cue(stored),
-                                "frozen": tuple(stored.get("frozen", ()))}))
+                                "frozen": tuple(stored.get("frozen", ())), "base_cue": stored.get("base_cue"),
+                                "replay": stored.get("replay", 0.0), "replay_batch": stored.get("replay_batch", 8)}))
 
     def finetune_key(self) -> str:
         """A hash of what a fine-tune depends on, so a re-run can reuse a finished model (the
