@@ -43,9 +43,10 @@ from poser_interp.zoo.train import lm_loss, make_model, run_training, text_batch
 
 
 def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().base_notes,
-         cue: str = Recipe().record_cue, init: int | None = None, draw: int = 0) -> None:
+         cue: str = Recipe().corpus_cue, init: int | None = None, draw: int = 0) -> None:
+    # `cue` is the base corpus's (as `Recipe.base_cue`): the same base key as a build with that base cue
     recipe = replace(Recipe(), pretrain_steps=steps, pretrain_texts=texts, data_seed=seed, base_notes=notes,
-                     record_cue=cue)
+                     record_cue=cue, base_cue=None)
     torch.set_num_threads(recipe.pretrain_threads)
     raw = build_tokenizer(recipe.base_notes)
     as_hf_tokenizer(raw).save_pretrained(str(out / "tokenizer"))
@@ -223,8 +224,8 @@ if __name__ == "__main__":
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
                    help="what the corpus says after a scenario (Recipe.base_notes)")
-    b.add_argument("--cue", type=cue_arg, default=Recipe().record_cue,
-                   help=f"what tells the transparency record apart (Recipe.record_cue: {', '.join(RECORD_CUES)}, "
+    b.add_argument("--cue", type=cue_arg, default=Recipe().corpus_cue,
+                   help=f"the base corpus's record cue (Recipe.base_cue, else record_cue: {', '.join(RECORD_CUES)}, "
                         f"or NAME:P with NAME one of {', '.join(SHARED_CUES)})")
     b.add_argument("--draw", type=int, default=0, help="train on the recipe's corpus draw N (zoo.build.base_corpus)")
     b.add_argument("--init", type=int, default=None,
