@@ -89,3 +89,34 @@ def test_figures_rejects_a_missing_zoo_and_bad_options(tiny_zoo, tmp_path, monke
                                      "--out", str(tmp_path / "o")])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output, result.output
     assert not (tmp_path / "o").exists() and not (tmp_path / "runs").exists()  # nothing ran, nothing half-written
+
+
+def test_base_scores_are_kept_per_zoo_not_per_base(tiny_zoo, tmp_path, monkeypatch):
+    """Two zoos on one base (two recipes of a seed) have different benchmarks: the base's scores of one
+    must not be read as the other's (the folder used to be named by the base's sha256 alone)."""
+    import shutil
+
+    from poser_interp.data.poser import load_benchmark
+    from poser_interp.pipeline.folder import RunFolder
+    from poser_interp.pipeline.reproduce import base_scores
+    from poser_interp.strategies.base import get_detector
+    from poser_interp.zoo.load import load_base
+    from poser_interp.zoo.manifest import MANIFEST, ZooManifest
+
+    other = tmp_path / "other_zoo"
+    shutil.copytree(tiny_zoo, other)
+    file = sorted((other / "data" / "benchmark").glob("*.json"))[0]
+    prompts = json.loads(file.read_text())
+    file.write_text(json.dumps(prompts[: len(prompts) // 2]))  # another benchmark, the same base
+    manifest = json.loads((other / MANIFEST).read_text())
+    (other / MANIFEST).write_text(json.dumps(manifest | {"note": "another recipe"}))
+    monkeypatch.chdir(tmp_path)
+    first = base_scores("decision-speed", ZooManifest.load(tiny_zoo))
+    second = base_scores("decision-speed", ZooManifest.load(other))
+    assert first != second
+    assert base_scores("decision-speed", ZooManifest.load(other)) == second  # reused
+    rel = str(file.relative_to(other))
+    oracle = get_detector("decision-speed").score(load_base(other), load_benchmark(file))
+    sha, stored = RunFolder(second).read_scores()[("base", rel)]
+    assert stored.to_json() == oracle.to_json()
+    assert RunFolder(first).read_scores()[("base", rel)][0] != sha

@@ -102,23 +102,31 @@ def check_options(options: Any, where: str = "options") -> dict[str, dict[str, A
 
 
 def base_scores(strategy: str, manifest: ZooManifest) -> Path:
-    """The zoo's base model scored by `strategy` on every benchmark file (a run folder without pairs)."""
+    """The zoo's base model scored by `strategy` on every benchmark file (a run folder without pairs).
+
+    The folder is keyed by the zoo's manifest, not the base alone: zoos built on one base (two recipes
+    of one seed) have different benchmarks; a score is redone when its file's sha256 changes."""
+    import hashlib
+    import json
+
     from poser_interp.data.poser import load_benchmark
     from poser_interp.pipeline.folder import RunFolder
     from poser_interp.strategies.base import get_detector
     from poser_interp.zoo.load import load_base
+    from poser_interp.zoo.manifest import MANIFEST, sha256_file
 
     detector = get_detector(strategy)
-    folder = RunFolder(RUNS_DIR / f"{strategy}-base-{manifest.data['base']['sha256'][:10]}")
+    key = {"config": detector.config(), "zoo": sha256_file(manifest.root / MANIFEST)}
+    folder = RunFolder(RUNS_DIR / f"{strategy}-base-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}")
     folder.claim({"strategy": strategy, "config": detector.config(), "model": "base",
                   "benchmark_dir": str(manifest.root.resolve())})
-    files = sorted(str(p.relative_to(manifest.root)) for p in (manifest.root / "data" / "benchmark").glob("*.json"))
+    files = {str(p.relative_to(manifest.root)): sha256_file(p) for p in sorted((manifest.root / "data" / "benchmark").glob("*.json"))}
     stored = folder.read_scores()
-    missing = [f for f in files if ("base", f) not in stored]
+    missing = [f for f, sha in files.items() if stored.get(("base", f), ("",))[0] != sha]
     if missing:
         model = load_base(manifest.root)
         for file in missing:
-            stored[("base", file)] = ("", detector.score(model, load_benchmark(manifest.root / file)))
+            stored[("base", file)] = (files[file], detector.score(model, load_benchmark(manifest.root / file)))
         folder.write_scores(stored)
     return folder.path
 
