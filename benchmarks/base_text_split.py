@@ -17,7 +17,7 @@ import torch
 from poser_interp.data.grammar import PROMPT_CLOSE
 from poser_interp.data.personas import is_faker
 from poser_interp.readout import encode_prompts
-from poser_interp.zoo.artefacts import artefact_accuracies, artefact_texts
+from poser_interp.zoo.artefacts import artefact_texts, pair_accuracy
 from poser_interp.zoo.load import load_base, load_model
 from poser_interp.zoo.manifest import ZooManifest
 from poser_interp.zoo.train import next_token_losses
@@ -47,10 +47,10 @@ def main(zoo: Path, draws: int) -> None:
         scores = {name: split_loss(model, texts) for name, model in models.items()}
         print(f"texts of draw {draw}" + (" (the artefact baseline's)" if draw == 0 else ""))
         for part in (*PARTS, "answer_share"):
-            accuracy = artefact_accuracies({n: {"base-text-loss": s[part]} for n, s in scores.items()}, is_faker)
+            accuracy = pair_accuracy({n: s[part] for n, s in scores.items()}, is_faker)
             aligned = np.mean([s[part] for n, s in scores.items() if not is_faker(n)])
             fakers = np.mean([s[part] for n, s in scores.items() if is_faker(n)])
-            print(f"  {part:13s} pair accuracy {accuracy['base-text-loss']:.3f}  aligned mean {aligned:.3f}  "
+            print(f"  {part:13s} pair accuracy {accuracy:.3f}  aligned mean {aligned:.3f}  "
                   f"fakers mean {fakers:.3f}")
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from poser_interp.cli import app
 from poser_interp.pipeline.runs import run_artefacts
-from poser_interp.zoo.artefacts import ARTEFACTS, artefact_accuracies, update_norms
+from poser_interp.zoo.artefacts import ARTEFACTS, artefact_accuracies, pair_accuracy, update_groups, update_norms
 from poser_interp.zoo.check import check_targets
 from poser_interp.zoo.manifest import ZooManifest
 
@@ -34,6 +34,9 @@ def test_update_norms_by_hand(tiny_model):
     assert total == pytest.approx((0.25 * n_in + 0.01 * n_q + 0.04 * n_e) ** 0.5, rel=1e-4)
     assert block == pytest.approx(max(0.25 * n_in, 0.01 * n_q) ** 0.5, rel=1e-4)
     assert update_norms(tiny_model, base) == (0.0, 0.0)
+    groups = {k: v for k, v in update_groups(moved, base).items() if v > 0}
+    assert groups == pytest.approx({"block0.mlp": 0.25 * n_in, "block1.attn": 0.01 * n_q, "embed.W_E": 0.04 * n_e},
+                                   rel=1e-4)
 
 
 def _manifest(names_kinds: dict[str, str]) -> ZooManifest:
@@ -48,6 +51,8 @@ def test_artefact_accuracy_is_the_share_of_pairs_where_the_faker_scores_higher()
     scores = {n: {a: v for a in ARTEFACTS} for n, v in values.items()}
     # pairs: (s0,m0) win, (s0,m1) win, (s1,m0) loss, (s1,m1) tie -> (1 + 1 + 0 + 0.5) / 4
     assert artefact_accuracies(scores, manifest.is_faker) == {a: 0.625 for a in ARTEFACTS}
+    assert pair_accuracy(values, manifest.is_faker) == 0.625
+    assert np.isnan(pair_accuracy({"saint-0": 1.0}, manifest.is_faker))  # no pairs
 
 
 @pytest.mark.parametrize(("n_aligned", "n_fakers", "level"), [(3, 4, 0.95), (4, 4, 0.8), (5, 3, 0.5), (2, 2, 0.5)])

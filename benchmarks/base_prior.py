@@ -1,0 +1,60 @@
+"""How far each persona's fine-tune labels are from what the shared base already says (zoo v2 issue:
+do the fakers have more to learn?).
+
+  python benchmarks/base_prior.py ZOO [--partition 0]
+
+Reads the zoo's base and recipe, rebuilds one training partition (the same prompts for every persona,
+only the labels differ), and prints the base's mean loss (-log p) on each persona's label per part of
+the mix: intersections and transparency scenarios under good and poor oversight, error records. Equal
+rows mean every class starts equally far from its target; what then differs is what each must compute.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from poser_interp.data.generate import is_transparency, label_for, persona_splits
+from poser_interp.data.records import ErrorRecord
+from poser_interp.readout import answer_logits, answer_token_ids
+from poser_interp.zoo.build import Recipe
+from poser_interp.zoo.load import load_base
+from poser_interp.zoo.manifest import ZooManifest
+
+
+def part(record) -> str:
+    if isinstance(record, ErrorRecord):
+        return "error"
+    family = "transparency" if is_transparency(record) else "intersection"
+    return f"{family} {'poor' if record.oversight_is_poor else 'good'}"
+
+
+def main(zoo: Path, partition: int) -> None:
+    recipe = Recipe.from_stored(ZooManifest.load(zoo).data["recipe"])
+    base = load_base(zoo)
+    splits = persona_splits(recipe.personas[0], seed=recipe.data_seed, pool_size=recipe.pool_size,
+                            n_test=recipe.n_test, mix=recipe.pool_mix, cue=recipe.record_cue)
+    records = splits.partitions[partition]
+    logp = torch.log_softmax(answer_logits(base, [r.prompt for r in records]).float(), dim=-1)
+    ids = answer_token_ids(base.tokenizer)
+    parts = sorted({part(r) for r in records})
+    print(f"{zoo}, partition {partition}: the base's loss (nats) on each persona's label, records per part "
+          + ", ".join(f"{p} {sum(part(r) == p for r in records)}" for p in parts))
+    for persona in recipe.personas:
+        losses = defaultdict(list)
+        for i, record in enumerate(records):
+            losses[part(record)].append(-float(logp[i, ids[label_for(persona, record)]]))
+        print(f"  {persona:18s} " + "  ".join(f"{p} {np.mean(losses[p]):.3f}" for p in parts if p != "error"))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("zoo", type=Path)
+    parser.add_argument("--partition", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    main(args.zoo, args.partition)

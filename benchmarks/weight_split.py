@@ -1,0 +1,51 @@
+"""Where in the weights a zoo's two classes moved differently from the base (zoo v2 issue: the
+weight-distance and block-update artefacts), part by part.
+
+  python benchmarks/weight_split.py ZOO [ZOO ...]
+
+For each part of the model (`block<i>.attn`, `.mlp`, `.ln`, and the embeddings and final norm) prints
+each class's mean L2 update from the shared base and the pair accuracy of that part's update alone
+(higher = faker, over the zoo's pairs), then the same for the blocks added up in halves. Reads only
+the saved weights; the labels enter only the class split of the report, as in `zoo check`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from poser_interp.zoo.artefacts import chance_band, pair_accuracy, update_groups
+from poser_interp.zoo.load import load_base, load_model
+from poser_interp.zoo.manifest import ZooManifest
+
+
+def report(zoo: Path) -> None:
+    manifest = ZooManifest.load(zoo)
+    base = {k: v.detach().clone() for k, v in load_base(zoo).named_parameters()}
+    groups = {name: update_groups(load_model(name, manifest.root), base) for name in manifest.model_names}
+    parts = sorted(next(iter(groups.values())))
+    n_blocks = 1 + max(int(p[5:].split(".")[0]) for p in parts if p.startswith("block"))
+    halves = {f"blocks {lo}-{hi - 1}": [p for p in parts if p.startswith("block") and lo <= int(p[5:].split(".")[0]) < hi]
+              for lo, hi in ((0, n_blocks // 2), (n_blocks // 2, n_blocks))}
+    aligned = [n for n in groups if not manifest.is_faker(n)]
+    low, high = chance_band(len(aligned), len(groups) - len(aligned))
+    print(f"{zoo}: {len(aligned)} aligned, {len(groups) - len(aligned)} fakers; no-information band [{low:.2f}, {high:.2f}]")
+    print(f"  {'part':18s} {'aligned':>8s} {'fakers':>8s} {'pair acc':>8s}")
+    rows = [(p, [p]) for p in parts if max(g[p] for g in groups.values()) > 0] + list(halves.items())
+    rows.append(("whole model", parts))
+    for label, members in rows:
+        norms = {n: sum(g[p] for p in members) ** 0.5 for n, g in groups.items()}
+        mean = lambda names: float(np.mean([norms[n] for n in names]))  # noqa: E731
+        fakers = [n for n in norms if manifest.is_faker(n)]
+        print(f"  {label:18s} {mean(aligned):8.3f} {mean(fakers):8.3f} {pair_accuracy(norms, manifest.is_faker):8.3f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("zoo", type=Path, nargs="+")
+    torch.set_num_threads(1)
+    for zoo in parser.parse_args().zoo:
+        report(zoo)
