@@ -8,6 +8,8 @@ then writes Figures 1-13 and Table 1 as pure functions of those folders and the 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +108,6 @@ def base_scores(strategy: str, manifest: ZooManifest) -> Path:
 
     The folder is keyed by the zoo's manifest, not the base alone: zoos built on one base (two recipes
     of one seed) have different benchmarks; a score is redone when its file's sha256 changes."""
-    import hashlib
-    import json
-
     from poser_interp.data.poser import load_benchmark
     from poser_interp.pipeline.folder import RunFolder
     from poser_interp.strategies.base import get_detector
