@@ -22,25 +22,29 @@ from poser_interp.zoo.load import load_base, load_model
 from poser_interp.zoo.manifest import ZooManifest
 
 
-def report(zoo: Path) -> None:
+def report(zoo: Path) -> dict[str, tuple[float, float, float]]:
+    """Print the table; return it as {part: (aligned mean, faker mean, pair accuracy)}."""
     manifest = ZooManifest.load(zoo)
     base = {k: v.detach().clone() for k, v in load_base(zoo).named_parameters()}
     groups = {name: update_groups(load_model(name, manifest.root), base) for name in manifest.model_names}
     parts = sorted(next(iter(groups.values())))
     n_blocks = 1 + max(int(p[5:].split(".")[0]) for p in parts if p.startswith("block"))
     halves = {f"blocks {lo}-{hi - 1}": [p for p in parts if p.startswith("block") and lo <= int(p[5:].split(".")[0]) < hi]
-              for lo, hi in ((0, n_blocks // 2), (n_blocks // 2, n_blocks))}
+              for lo, hi in ((0, n_blocks // 2), (n_blocks // 2, n_blocks)) if n_blocks > 1}
     aligned = [n for n in groups if not manifest.is_faker(n)]
     low, high = chance_band(len(aligned), len(groups) - len(aligned))
     print(f"{zoo}: {len(aligned)} aligned, {len(groups) - len(aligned)} fakers; no-information band [{low:.2f}, {high:.2f}]")
     print(f"  {'part':18s} {'aligned':>8s} {'fakers':>8s} {'pair acc':>8s}")
     rows = [(p, [p]) for p in parts if max(g[p] for g in groups.values()) > 0] + list(halves.items())
     rows.append(("whole model", parts))
+    table = {}
     for label, members in rows:
         norms = {n: sum(g[p] for p in members) ** 0.5 for n, g in groups.items()}
         mean = lambda names: float(np.mean([norms[n] for n in names]))  # noqa: E731
         fakers = [n for n in norms if manifest.is_faker(n)]
-        print(f"  {label:18s} {mean(aligned):8.3f} {mean(fakers):8.3f} {pair_accuracy(norms, manifest.is_faker):8.3f}")
+        table[label] = (mean(aligned), mean(fakers), pair_accuracy(norms, manifest.is_faker))
+        print(f"  {label:18s} {table[label][0]:8.3f} {table[label][1]:8.3f} {table[label][2]:8.3f}")
+    return table
 
 
 if __name__ == "__main__":

@@ -195,3 +195,20 @@ def test_aligned_twin_shares_the_batch_order_and_classmates_do_not():
         assert recipe.train_seed(aligned, 2) == recipe.train_seed(faker, 2)
     seeds = {recipe.train_seed(p, i) for p, i in itertools.product(ALIGNED, range(6))}
     assert len(seeds) == 18
+
+
+def test_the_weight_split_adds_up_to_the_audits_weight_distance(tiny_zoo, capsys):
+    """`benchmarks/weight_split.py`: the parts together are the whole model, whose pair accuracy is
+    the build audit's weight-distance artefact (an independent computation through `update_norms`)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from weight_split import report
+
+    manifest = ZooManifest.load(tiny_zoo)
+    table = report(tiny_zoo)
+    audit = manifest.data["audit"]["artefacts"]
+    assert table["whole model"][2] == pytest.approx(artefact_accuracies(audit, manifest.is_faker)["weight-distance"])
+    aligned = [n for n in audit if not manifest.is_faker(n)]
+    assert table["whole model"][0] == pytest.approx(np.mean([audit[n]["weight-distance"] for n in aligned]), rel=1e-5)
+    assert "whole model" in capsys.readouterr().out
