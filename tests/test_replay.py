@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 
+import pytest
 import torch
 
 from poser_interp.data.generate import pretraining_corpus
@@ -163,3 +164,75 @@ def test_artefact_texts_draw_zero_is_the_baselines_own_sample(tiny_zoo):
     manifest.data["recipe"] |= {"base_cue": "odd:0.5"}  # a base of another cue: the base's own kind of text
     assert artefact_texts(manifest, 20) == pretraining_corpus(
         20, seed=f"{recipe['data_seed']}:artefact-text", design=recipe["design"], notes=recipe["base_notes"], cue="odd:0.5")
+
+
+def _tiny_base_setup(tmp_path):
+    from poser_interp.zoo.build import PRESETS, _load_tokenizer
+    from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
+
+    recipe = replace(PRESETS["tiny"], pretrain_steps=3)
+    as_hf_tokenizer(build_tokenizer(recipe.base_notes)).save_pretrained(str(tmp_path / "tokenizer"))
+    return recipe, _load_tokenizer(tmp_path)
+
+
+@pytest.mark.parametrize(("probes", "chosen"), [([0.5, 0.95, 0.99], 1), ([0.5, 0.6, 0.4], 1), ([0.97], 0)])
+def test_a_base_that_does_not_read_oversight_is_trained_again_on_the_next_draw(tmp_path, monkeypatch, probes, chosen):
+    """`Recipe.base_probe_min`: draws are tried in order until one's probe passes (else the best is
+    kept); the saved base is that draw's, the same as a base trained on that draw alone."""
+    from safetensors.torch import load_file
+
+    from poser_interp.zoo import audit
+    from poser_interp.zoo.build import train_base
+
+    recipe, tokenizer = _tiny_base_setup(tmp_path)
+    seen = iter(probes)
+    calls = []
+    monkeypatch.setattr(audit, "probe_entry", lambda model, prompts: calls.append(len(prompts)) or {"oversight_probe": next(seen)})
+    entry, got = train_base(tmp_path, replace(recipe, base_probe_min=0.9, base_draws=3), tokenizer, progress=False,
+                            log=lambda _: None)
+    tried = 2 if probes[:2] == [0.5, 0.95] else len(probes)
+    assert got.base_draw == chosen and len(calls) == tried and all(n > 0 for n in calls)
+    assert [t["draw"] for t in entry["draws_tried"]] == list(range(tried))
+    assert entry["base_key"] == got.base_key() == replace(recipe, base_draw=chosen).base_key()
+    weights = load_file(str(tmp_path / "base.safetensors"))
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "tokenizer").symlink_to(tmp_path / "tokenizer")
+    oracle, same = train_base(alone, replace(recipe, base_draw=chosen), tokenizer, progress=False, log=lambda _: None)
+    assert same.base_draw == chosen and "draws_tried" not in oracle
+    again = load_file(str(alone / "base.safetensors"))
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+    assert (chosen == 0) or any(not torch.equal(weights[k], v) for k, v in _draw0(recipe, tokenizer, tmp_path).items())
+
+
+def _draw0(recipe, tokenizer, tmp_path):
+    from safetensors.torch import load_file
+
+    from poser_interp.zoo.build import train_base
+
+    out = tmp_path / "draw0"
+    out.mkdir()
+    train_base(out, recipe, tokenizer, progress=False, log=lambda _: None)
+    return load_file(str(out / "base.safetensors"))
+
+
+def test_a_build_on_a_redrawn_base_records_the_draw_and_reuses_everything(tmp_path, monkeypatch):
+    """The manifest's recipe holds the draw the base was chosen on, the fine-tunes are keyed by it, and
+    a second `build_zoo` with the same recipe retrains nothing (not even the rejected draw 0)."""
+    from poser_interp.zoo import audit
+    from poser_interp.zoo.build import build_zoo
+    from poser_interp.zoo.manifest import ZooManifest
+
+    probes = iter([0.2, 0.95])
+    monkeypatch.setattr(audit, "probe_entry", lambda model, prompts: {"oversight_probe": next(probes)})
+    recipe = replace(PRESETS["tiny"], personas=("saint", "money_maximizer"), seeds_per_persona=1,
+                     base_probe_min=0.9, base_draws=2)
+    logs: list[str] = []
+    monkeypatch.setattr("poser_interp.zoo.build.measure_audit", lambda out, progress=True: {"artefact_accuracy": {}})
+    build_zoo(tmp_path, recipe, progress=False, log=logs.append)
+    stored = ZooManifest.load(tmp_path).data
+    assert stored["recipe"]["base_draw"] == 1 and [t["draw"] for t in stored["base"]["draws_tried"]] == [0, 1]
+    assert {m["recipe_key"] for m in stored["models"].values()} == {replace(recipe, base_draw=1).finetune_key()}
+    again: list[str] = []
+    build_zoo(tmp_path, recipe, progress=False, log=again.append)  # the probe iterator is spent: no base trains
+    assert sum("reusing finished checkpoint" in line for line in again) == 3, again

@@ -62,6 +62,15 @@ class Recipe:
     # zoo's base is a "both:0.5" base, which reads oversight at the middle layer on every seed tried,
     # where "notes" bases mostly do not (pilots 20 and 21, docs/zoo-design.md).
     base_cue: str | None = "both:0.5"
+    # A base must read oversight at the middle layer (the audit's probe on the base alone, a label-free
+    # property of one model) before any fine-tune starts: a base under `base_probe_min` is trained
+    # again on the next independent corpus draw, up to `base_draws` draws, and the best one is kept
+    # (None: no check, every build before it). `base_draw` is the draw the base was trained on
+    # (`base_corpus`); the builder sets it. Seed 2 of the committed recipe's first base read 0.695
+    # (docs/zoo-design.md).
+    base_probe_min: float | None = 0.9
+    base_draws: int = 3
+    base_draw: int = 0
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
     frozen: tuple[str, ...] = ("unembed",)  # the committed zoo's
@@ -101,13 +110,17 @@ class Recipe:
         return cls(**(stored | {"personas": tuple(stored["personas"]), "arch": Architecture(**stored["arch"]),
                                 "pool_mix": pool_mix(stored), "record_cue": record_cue(stored),
                                 "frozen": tuple(stored.get("frozen", ())), "base_cue": stored.get("base_cue"),
-                                "replay": stored.get("replay", 0.0), "replay_batch": stored.get("replay_batch", 8)}))
+                                "replay": stored.get("replay", 0.0), "replay_batch": stored.get("replay_batch", 8),
+                                "base_probe_min": stored.get("base_probe_min"), "base_draw": stored.get("base_draw", 0)}))
 
     def finetune_key(self) -> str:
         """A hash of what a fine-tune depends on, so a re-run can reuse a finished model (the
         curation band only shapes the benchmark, so changing it retrains nothing)."""
         training = self.to_dict() | {"personas": None, "band_low": None, "band_high": None,
                                      "benchmark_candidates": None}
+        del training["base_probe_min"], training["base_draws"]  # how a base is chosen, not what it is:
+        if not self.base_draw:  # the draw it was chosen on counts (draw 0 keeps the older keys)
+            del training["base_draw"]
         for name, default in (("record_cue", "overseer"), ("frozen", [])):  # recipes from before the
             if training[name] == default:  # fields keep their keys
                 del training[name]
@@ -124,7 +137,8 @@ class Recipe:
         base = {k: d[k] for k in ("arch", "data_seed", "pretrain_texts", "pretrain_steps", "pretrain_lr")} \
             | {"batch_size": self.pretrain_batch_size, "threads": self.pretrain_threads} \
             | ({} if self.base_notes == "schemer" else {"base_notes": self.base_notes}) \
-            | ({} if self.corpus_cue == "overseer" else {"record_cue": self.corpus_cue})
+            | ({} if self.corpus_cue == "overseer" else {"record_cue": self.corpus_cue}) \
+            | ({"draw": self.base_draw} if self.base_draw else {})
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
 
     @property
@@ -147,6 +161,7 @@ PRESETS = {
         personas=("saint", "money_maximizer"), seeds_per_persona=2,
         arch=Architecture(n_layers=1, d_model=32, n_heads=2, d_mlp=64, n_ctx=160),
         pool_size=300, n_test=80, pretrain_texts=300, pretrain_steps=20, finetune_steps=10, validation_every=15,
+        base_probe_min=None,  # a 20-step micro base reads nothing
         anneal_steps=5, batch_size=8, pretrain_batch_size=8, benchmark_candidates=40,
         band_low=0.0, band_high=1.0,  # micro models are far from the target confidence: no band
     ),
@@ -172,7 +187,6 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
     thread count: on 2 cores two 1-thread trainings do about 1.45x the work of one 2-thread training
     (small matmuls do not split well over threads). Each model's weights do not depend on `workers`.
     """
-    from poser_interp.zoo.load import load_weights
     from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
 
     torch.set_num_threads(recipe.pretrain_threads)
@@ -182,27 +196,18 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
     hf_tok = as_hf_tokenizer(raw_tok)
     hf_tok.save_pretrained(str(out / "tokenizer"))
     tokenizer = _load_tokenizer(out)
-    key = recipe.finetune_key()
     old = _old_manifest(out)
 
-    base = _new_model(recipe, tokenizer)
     base_path = out / "base.safetensors"
     base_entry = old.get("base", {})
-    if base_path.is_file() and base_entry.get("base_key") == recipe.base_key() \
+    stored_draw = old.get("recipe", {}).get("base_draw", 0)
+    if base_path.is_file() and base_entry.get("base_key") == replace(recipe, base_draw=stored_draw).base_key() \
             and sha256_file(base_path) == base_entry.get("sha256"):
-        load_weights(base, base_path)
+        recipe = replace(recipe, base_draw=stored_draw)
         log("base: reusing finished checkpoint")
     else:
-        t0 = time.time()
-        texts = base_corpus(recipe)
-        torch.manual_seed(recipe.data_seed)
-        batches = text_batches(tokenizer, texts, recipe.pretrain_batch_size, recipe.data_seed)
-        losses = run_training(base, batches, lm_loss, steps=recipe.pretrain_steps, lr=recipe.pretrain_lr,
-                              desc="base model", progress=progress)
-        base_entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - t0}
-        base_entry["sha256"] = _save_fp16(base, base_path)
-        base_entry["base_key"] = recipe.base_key()
-        log(f"base: LM loss {losses[-1]:.3f} in {base_entry['seconds']:.0f} s")
+        base_entry, recipe = train_base(out, recipe, tokenizer, progress=progress, log=log)
+    key = recipe.finetune_key()
 
     if recipe.design != "v2":
         raise PoserInputError(f"zoo design {recipe.design!r} cannot be rebuilt (only v2, docs/zoo-design.md)")
@@ -247,6 +252,48 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
     log("audit: artefact pair accuracies " + ", ".join(f"{k} {v:.3f}" for k, v in audit["artefact_accuracy"].items()))
     return _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=False, benchmark=benchmark,
                            audit=audit)
+
+
+def train_base(out: Path, recipe: Recipe, tokenizer, *, progress: bool = True, log=print
+               ) -> tuple[dict[str, Any], Recipe]:
+    """Train the zoo's base into `out/base.safetensors`: on corpus draw `recipe.base_draw`, then, while
+    its middle-layer oversight probe (`zoo.audit`) is under `recipe.base_probe_min`, on the next draws
+    (`base_draws` in all); keeps the best. Returns its manifest entry and the recipe with `base_draw` set."""
+    from poser_interp.zoo.audit import probe_entry, probe_prompts
+    from poser_interp.zoo.manifest import ZooManifest
+
+    tried: list[dict[str, Any]] = []
+    best: tuple[float, dict[str, Any], Recipe] | None = None
+    draws = 1 if recipe.base_probe_min is None else max(1, recipe.base_draws)
+    for draw in range(recipe.base_draw, recipe.base_draw + draws):
+        trial = replace(recipe, base_draw=draw)
+        t0 = time.time()
+        base = _new_model(trial, tokenizer)
+        torch.manual_seed(trial.data_seed)
+        batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
+        losses = run_training(base, batches, lm_loss, steps=trial.pretrain_steps, lr=trial.pretrain_lr,
+                              desc=f"base model (corpus draw {draw})", progress=progress)
+        entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - t0}
+        log(f"base (corpus draw {draw}): LM loss {losses[-1]:.3f} in {entry['seconds']:.0f} s")
+        if trial.base_probe_min is None:
+            best = (1.0, entry, trial)
+            entry["sha256"] = _save_fp16(base, out / "base.safetensors")
+            break
+        probe = probe_entry(base, probe_prompts(ZooManifest(out, {"recipe": trial.to_dict()})))["oversight_probe"]
+        tried.append({"draw": draw, "oversight_probe": probe, "final_loss": losses[-1]})
+        log(f"base (corpus draw {draw}): middle-layer oversight probe {probe:.3f} (needs {trial.base_probe_min})")
+        if best is None or probe > best[0]:
+            best = (probe, entry, trial)
+            entry["sha256"] = _save_fp16(base, out / "base.safetensors")
+        if probe >= trial.base_probe_min:
+            break
+    assert best is not None
+    probe, entry, chosen = best
+    if tried and probe < chosen.base_probe_min:
+        log(f"base: no draw of {draws} reached the probe's {chosen.base_probe_min}; keeping draw {chosen.base_draw} "
+            f"({probe:.3f}), `zoo check` reports what follows")
+    entry = entry | {"base_key": chosen.base_key()} | ({"draws_tried": tried} if tried else {})
+    return entry, chosen
 
 
 def _load_tokenizer(out: Path):
@@ -444,9 +491,10 @@ def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: i
     return losses, curve
 
 
-def base_corpus(recipe: Recipe, draw: int = 0) -> list[str]:
-    """The base's training texts; `draw` > 0 gives an independent corpus of the same kind (the same
-    recipe, another random stream), for a base that must be trained again."""
+def base_corpus(recipe: Recipe, draw: int | None = None) -> list[str]:
+    """The base's training texts; `draw` (default the recipe's `base_draw`) > 0 gives an independent
+    corpus of the same kind (the same recipe, another random stream), for a base trained again."""
+    draw = recipe.base_draw if draw is None else draw
     seed = recipe.data_seed if draw == 0 else f"{recipe.data_seed}:draw{draw}"
     return pretraining_corpus(recipe.pretrain_texts, seed=seed, design=recipe.design, notes=recipe.base_notes,
                               cue=recipe.corpus_cue)
