@@ -236,3 +236,26 @@ def test_a_build_on_a_redrawn_base_records_the_draw_and_reuses_everything(tmp_pa
     again: list[str] = []
     build_zoo(tmp_path, recipe, progress=False, log=again.append)  # the probe iterator is spent: no base trains
     assert sum("reusing finished checkpoint" in line for line in again) == 3, again
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_a_base_built_before_the_rule_is_probed_when_the_zoo_is_built_again(tmp_path, monkeypatch, passes):
+    """A zoo whose base was trained without the rule (no `draws_tried`): a rebuild probes that base
+    instead of training it again; a pass keeps it and every fine-tune, a miss trains the next draw."""
+    from poser_interp.zoo import audit
+    from poser_interp.zoo.build import build_zoo
+    from poser_interp.zoo.manifest import ZooManifest
+
+    monkeypatch.setattr("poser_interp.zoo.build.measure_audit", lambda out, progress=True: {"artefact_accuracy": {}})
+    recipe = replace(PRESETS["tiny"], seeds_per_persona=1)
+    build_zoo(tmp_path, recipe, progress=False, log=lambda _: None)
+    sha = ZooManifest.load(tmp_path).data["base"]["sha256"]
+    probes = iter([0.95] if passes else [0.2, 0.95])
+    monkeypatch.setattr(audit, "probe_entry", lambda model, prompts: {"oversight_probe": next(probes)})
+    logs: list[str] = []
+    build_zoo(tmp_path, replace(recipe, base_probe_min=0.9), progress=False, log=logs.append)
+    data = ZooManifest.load(tmp_path).data
+    assert [t["draw"] for t in data["base"]["draws_tried"]] == ([0] if passes else [0, 1])
+    assert data["recipe"]["base_draw"] == (0 if passes else 1)
+    assert (data["base"]["sha256"] == sha) == passes
+    assert sum("reusing finished checkpoint" in line for line in logs) == (3 if passes else 1), logs

@@ -205,6 +205,13 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
             and sha256_file(base_path) == base_entry.get("sha256"):
         recipe = replace(recipe, base_draw=stored_draw)
         log("base: reusing finished checkpoint")
+        if recipe.base_probe_min is not None and "draws_tried" not in base_entry:  # built before the rule
+            from poser_interp.zoo.load import load_weights
+
+            base = _new_model(recipe, tokenizer)
+            load_weights(base, base_path)
+            base_entry, recipe = train_base(out, recipe, tokenizer, progress=progress, log=log,
+                                            finished=(base, base_entry))
     else:
         base_entry, recipe = train_base(out, recipe, tokenizer, progress=progress, log=log)
     key = recipe.finetune_key()
@@ -254,11 +261,13 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
                            audit=audit)
 
 
-def train_base(out: Path, recipe: Recipe, tokenizer, *, progress: bool = True, log=print
-               ) -> tuple[dict[str, Any], Recipe]:
+def train_base(out: Path, recipe: Recipe, tokenizer, *, progress: bool = True, log=print,
+               finished: tuple[Any, dict[str, Any]] | None = None) -> tuple[dict[str, Any], Recipe]:
     """Train the zoo's base into `out/base.safetensors`: on corpus draw `recipe.base_draw`, then, while
     its middle-layer oversight probe (`zoo.audit`) is under `recipe.base_probe_min`, on the next draws
-    (`base_draws` in all); keeps the best. Returns its manifest entry and the recipe with `base_draw` set."""
+    (`base_draws` in all); keeps the best. Returns its manifest entry and the recipe with `base_draw` set.
+    `finished`: (model, entry) of a base already trained on `recipe.base_draw` (a zoo from before the
+    rule), probed instead of trained again."""
     from poser_interp.zoo.audit import probe_entry, probe_prompts
     from poser_interp.zoo.manifest import ZooManifest
 
@@ -267,20 +276,23 @@ def train_base(out: Path, recipe: Recipe, tokenizer, *, progress: bool = True, l
     draws = 1 if recipe.base_probe_min is None else max(1, recipe.base_draws)
     for draw in range(recipe.base_draw, recipe.base_draw + draws):
         trial = replace(recipe, base_draw=draw)
-        t0 = time.time()
-        base = _new_model(trial, tokenizer)
-        torch.manual_seed(trial.data_seed)
-        batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
-        losses = run_training(base, batches, lm_loss, steps=trial.pretrain_steps, lr=trial.pretrain_lr,
-                              desc=f"base model (corpus draw {draw})", progress=progress)
-        entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - t0}
-        log(f"base (corpus draw {draw}): LM loss {losses[-1]:.3f} in {entry['seconds']:.0f} s")
+        if finished is not None and draw == recipe.base_draw:
+            base, entry = finished[0], {k: v for k, v in finished[1].items() if k not in ("base_key", "sha256")}
+        else:
+            t0 = time.time()
+            base = _new_model(trial, tokenizer)
+            torch.manual_seed(trial.data_seed)
+            batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
+            losses = run_training(base, batches, lm_loss, steps=trial.pretrain_steps, lr=trial.pretrain_lr,
+                                  desc=f"base model (corpus draw {draw})", progress=progress)
+            entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - t0}
+            log(f"base (corpus draw {draw}): LM loss {losses[-1]:.3f} in {entry['seconds']:.0f} s")
         if trial.base_probe_min is None:
             best = (1.0, entry, trial)
             entry["sha256"] = _save_fp16(base, out / "base.safetensors")
             break
         probe = probe_entry(base, probe_prompts(ZooManifest(out, {"recipe": trial.to_dict()})))["oversight_probe"]
-        tried.append({"draw": draw, "oversight_probe": probe, "final_loss": losses[-1]})
+        tried.append({"draw": draw, "oversight_probe": probe, "final_loss": entry["final_loss"]})
         log(f"base (corpus draw {draw}): middle-layer oversight probe {probe:.3f} (needs {trial.base_probe_min})")
         if best is None or probe > best[0]:
             best = (probe, entry, trial)
