@@ -59,8 +59,8 @@ class Recipe:
     record_cue: str = "notes:0.5"
     # The cue of the base's corpus and of the rehearsal texts, when it is not `record_cue` (None: the
     # same): the base is general knowledge and need not use the fine-tune pool's lookup. The committed
-    # zoo's base is a "both:0.5" base, which reads oversight at the middle layer on every seed tried,
-    # where "notes" bases mostly do not (pilots 20 and 21, docs/zoo-design.md).
+    # zoo's base is a "both:0.5" base, which read oversight at the middle layer on two seeds of three
+    # (first draws), where "notes" bases mostly do not (pilots 20 and 21, docs/zoo-design.md).
     base_cue: str | None = "both:0.5"
     # A base must read oversight at the middle layer (the audit's probe on the base alone, a label-free
     # property of one model) before any fine-tune starts: a base under `base_probe_min` is trained
