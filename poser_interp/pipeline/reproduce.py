@@ -8,15 +8,13 @@ then writes Figures 1-13 and Table 1 as pure functions of those folders and the 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from poser_interp.io import read_json, write_json_atomic, write_text_atomic
-from poser_interp.pipeline.runs import RUNS_DIR, RunResult, artefacts_on_zoo, run_on_zoo, train_against_on_zoo
+from poser_interp.pipeline.runs import RUNS_DIR, RunResult, default_run_dir, artefacts_on_zoo, run_on_zoo, train_against_on_zoo
 from poser_interp.pipeline.plan import FIGURE_INPUTS_SECONDS, describe, plan
 from poser_interp.progress import overall
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
@@ -112,11 +110,10 @@ def base_scores(strategy: str, manifest: ZooManifest) -> Path:
     from poser_interp.pipeline.folder import RunFolder
     from poser_interp.strategies.base import get_detector
     from poser_interp.zoo.load import load_base
-    from poser_interp.zoo.manifest import MANIFEST, sha256_file
+    from poser_interp.zoo.manifest import sha256_file
 
     detector = get_detector(strategy)
-    key = {"config": detector.config(), "zoo": sha256_file(manifest.root / MANIFEST)}
-    folder = RunFolder(RUNS_DIR / f"{strategy}-base-{hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}")
+    folder = RunFolder(default_run_dir(f"{strategy}-base", detector.config(), manifest.root, seed=0))
     folder.claim({"strategy": strategy, "config": detector.config(), "model": "base",
                   "benchmark_dir": str(manifest.root.resolve())})
     files = {str(p.relative_to(manifest.root)): sha256_file(p) for p in sorted((manifest.root / "data" / "benchmark").glob("*.json"))}
