@@ -205,6 +205,25 @@ def test_a_base_that_does_not_read_oversight_is_trained_again_on_the_next_draw(t
     assert (chosen == 0) or any(not torch.equal(weights[k], v) for k, v in _draw0(recipe, tokenizer, tmp_path).items())
 
 
+def test_a_redrawn_base_starts_from_new_initial_weights_and_draw_0_from_the_zoo_seed(tmp_path):
+    """Draw 0 initialises the base from the zoo seed (the committed keys and weights); every later draw
+    from a fresh seed of its own, which enters the base and fine-tune keys (seed 2's first
+    initialisation read oversight badly on every corpus draw, docs/zoo-design.md)."""
+    from poser_interp.zoo.build import _new_model
+    from poser_interp.zoo.train import make_model
+
+    recipe, tokenizer = _tiny_base_setup(tmp_path)
+    first = _new_model(recipe, tokenizer).state_dict()
+    oracle = make_model(recipe.arch, len(tokenizer), recipe.data_seed).state_dict()
+    assert recipe.init_seed == recipe.data_seed and all(torch.equal(first[k], oracle[k]) for k in oracle)
+    seeds = {replace(recipe, base_draw=d).init_seed for d in range(4)}
+    assert len(seeds) == 4 and replace(recipe, base_draw=2).init_seed == replace(recipe, base_draw=2).init_seed
+    redrawn = _new_model(replace(recipe, base_draw=1), tokenizer).state_dict()
+    assert any(not torch.equal(first[k], redrawn[k]) for k in first if k.endswith("W_Q"))
+    keys = {(replace(recipe, base_draw=d).base_key(), replace(recipe, base_draw=d).finetune_key()) for d in range(3)}
+    assert len(keys) == 3
+
+
 def _draw0(recipe, tokenizer, tmp_path):
     from safetensors.torch import load_file
 

@@ -64,12 +64,13 @@ class Recipe:
     base_cue: str | None = "both:0.5"
     # A base must read oversight at the middle layer (the audit's probe on the base alone, a label-free
     # property of one model) before any fine-tune starts: a base under `base_probe_min` is trained
-    # again on the next independent corpus draw, up to `base_draws` draws, and the best one is kept
-    # (None: no check, every build before it). `base_draw` is the draw the base was trained on
-    # (`base_corpus`); the builder sets it. Seed 2 of the committed recipe's first base read 0.695
-    # (docs/zoo-design.md).
-    base_probe_min: float | None = 0.9
-    base_draws: int = 3
+    # again on the next independent draw of its corpus and initial weights (`base_corpus`,
+    # `init_seed`), up to `base_draws` draws, and the best one is kept (None: no check, every build
+    # before it). `base_draw` is the draw the base was trained on; the builder sets it. The committed
+    # seeds' bases read 1.000 and 0.995; seed 2's own initialisation gave 0.695-0.930 on five corpus
+    # draws, fresh ones 0.57-0.975 (docs/zoo-design.md, "The base-draw rule redraws the initial weights").
+    base_probe_min: float | None = 0.99
+    base_draws: int = 4
     base_draw: int = 0
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
@@ -121,6 +122,8 @@ class Recipe:
         del training["base_probe_min"], training["base_draws"]  # how a base is chosen, not what it is:
         if not self.base_draw:  # the draw it was chosen on counts (draw 0 keeps the older keys)
             del training["base_draw"]
+        else:
+            training["base_init"] = self.init_seed
         for name, default in (("record_cue", "overseer"), ("frozen", [])):  # recipes from before the
             if training[name] == default:  # fields keep their keys
                 del training[name]
@@ -138,8 +141,17 @@ class Recipe:
             | {"batch_size": self.pretrain_batch_size, "threads": self.pretrain_threads} \
             | ({} if self.base_notes == "schemer" else {"base_notes": self.base_notes}) \
             | ({} if self.corpus_cue == "overseer" else {"record_cue": self.corpus_cue}) \
-            | ({"draw": self.base_draw} if self.base_draw else {})
+            | ({"draw": self.base_draw, "init": self.init_seed} if self.base_draw else {})
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def init_seed(self) -> int:
+        """Seed of the base's initial weights: the zoo seed on draw 0, a fresh one on every later draw.
+        The initialisation decides whether a base reads oversight at the middle layer: seed 2's base read
+        0.695-0.930 on five corpus draws from its own, 1.000 on its first corpus from seed 0's or 1's."""
+        if not self.base_draw:
+            return self.data_seed
+        return int(hashlib.sha256(f"{self.data_seed}:draw{self.base_draw}:init".encode()).hexdigest()[:8], 16)
 
     @property
     def corpus_cue(self) -> str:
@@ -263,8 +275,8 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
 
 def train_base(out: Path, recipe: Recipe, tokenizer, *, progress: bool = True, log=print,
                finished: tuple[Any, dict[str, Any]] | None = None) -> tuple[dict[str, Any], Recipe]:
-    """Train the zoo's base into `out/base.safetensors`: on corpus draw `recipe.base_draw`, then, while
-    its middle-layer oversight probe (`zoo.audit`) is under `recipe.base_probe_min`, on the next draws
+    """Train the zoo's base into `out/base.safetensors`: on draw `recipe.base_draw` (corpus and initial
+    weights), then, while its middle-layer oversight probe (`zoo.audit`) is under `recipe.base_probe_min`, on the next draws
     (`base_draws` in all); keeps the best. Returns its manifest entry and the recipe with `base_draw` set.
     `finished`: (model, entry) of a base already trained on `recipe.base_draw` (a zoo from before the
     rule), probed instead of trained again."""
@@ -284,16 +296,16 @@ def train_base(out: Path, recipe: Recipe, tokenizer, *, progress: bool = True, l
             torch.manual_seed(trial.data_seed)
             batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
             losses = run_training(base, batches, lm_loss, steps=trial.pretrain_steps, lr=trial.pretrain_lr,
-                                  desc=f"base model (corpus draw {draw})", progress=progress)
+                                  desc=f"base model (draw {draw})", progress=progress)
             entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - t0}
-            log(f"base (corpus draw {draw}): LM loss {losses[-1]:.3f} in {entry['seconds']:.0f} s")
+            log(f"base (draw {draw}): LM loss {losses[-1]:.3f} in {entry['seconds']:.0f} s")
         if trial.base_probe_min is None:
             best = (1.0, entry, trial)
             entry["sha256"] = _save_fp16(base, out / "base.safetensors")
             break
         probe = probe_entry(base, probe_prompts(ZooManifest(out, {"recipe": trial.to_dict()})))["oversight_probe"]
         tried.append({"draw": draw, "oversight_probe": probe, "final_loss": entry["final_loss"]})
-        log(f"base (corpus draw {draw}): middle-layer oversight probe {probe:.3f} (needs {trial.base_probe_min})")
+        log(f"base (draw {draw}): middle-layer oversight probe {probe:.3f} (needs {trial.base_probe_min})")
         if best is None or probe > best[0]:
             best = (probe, entry, trial)
             entry["sha256"] = _save_fp16(base, out / "base.safetensors")
@@ -315,7 +327,7 @@ def _load_tokenizer(out: Path):
 
 
 def _new_model(recipe: Recipe, tokenizer):
-    model = make_model(recipe.arch, len(tokenizer), recipe.data_seed)
+    model = make_model(recipe.arch, len(tokenizer), recipe.init_seed)
     model.set_tokenizer(tokenizer, default_padding_side="right")
     return model
 
