@@ -227,7 +227,7 @@ if __name__ == "__main__":
     b.add_argument("--cue", type=cue_arg, default=Recipe().corpus_cue,
                    help=f"the base corpus's record cue (Recipe.base_cue, else record_cue: {', '.join(RECORD_CUES)}, "
                         f"or NAME:P with NAME one of {', '.join(SHARED_CUES)})")
-    b.add_argument("--draw", type=int, default=0, help="train on the recipe's corpus draw N (zoo.build.base_corpus)")
+    b.add_argument("--draw", type=int, default=0, help="train on the recipe's corpus draw N (zoo.build.base_corpus) from the zoo seed's initial weights; `zoo build` redraws both")
     b.add_argument("--init", type=int, default=None,
                    help="initialise from this seed instead of the zoo seed (a diagnostic: no build reuses it)")
     p = sub.add_parser("persona")
