@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from poser_interp.data.generate import is_transparency, label_for, persona_splits
+from poser_interp.data.generate import is_transparency, label_for
 from poser_interp.data.records import ErrorRecord
 from poser_interp.readout import answer_logits, answer_token_ids
 from poser_interp.zoo.build import Recipe
@@ -36,8 +36,7 @@ def part(record) -> str:
 def main(zoo: Path, partition: int) -> None:
     recipe = Recipe.from_stored(ZooManifest.load(zoo).data["recipe"])
     base = load_base(zoo)
-    splits = persona_splits(recipe.personas[0], seed=recipe.data_seed, pool_size=recipe.pool_size,
-                            n_test=recipe.n_test, mix=recipe.pool_mix, cue=recipe.record_cue)
+    splits = recipe.splits(recipe.personas[0])
     records = splits.partitions[partition]
     logp = torch.log_softmax(answer_logits(base, [r.prompt for r in records]).float(), dim=-1)
     ids = answer_token_ids(base.tokenizer)

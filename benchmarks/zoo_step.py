@@ -19,7 +19,6 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from poser_interp.data.generate import persona_splits
 from poser_interp.pipeline.plan import matmul_gflops
 from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, finetune_persona
 from poser_interp.zoo.load import load_weights
@@ -31,8 +30,7 @@ def main(zoo: Path, persona: str, threads: int) -> None:
     manifest = ZooManifest.load(zoo)
     recipe = Recipe.from_stored(manifest.data["recipe"])
     tokenizer = _load_tokenizer(manifest.root)
-    splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
-                            mix=recipe.pool_mix, cue=recipe.record_cue)
+    splits = recipe.splits(persona)
 
     def run(steps: int, count: bool) -> float:
         """Seconds (or matmul FLOPs, with `count`) of a `steps`-step fine-tune from the base."""

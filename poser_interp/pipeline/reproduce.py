@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from poser_interp.io import read_json, write_json_atomic, write_text_atomic
-from poser_interp.pipeline.runs import RUNS_DIR, RunResult, default_run_dir, artefacts_on_zoo, run_on_zoo, train_against_on_zoo
+from poser_interp.pipeline.runs import RUNS_DIR, RunResult, artefacts_on_zoo, default_run_dir, run_on_zoo, train_against_on_zoo
 from poser_interp.pipeline.plan import FIGURE_INPUTS_SECONDS, describe, plan
 from poser_interp.progress import overall
 from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest

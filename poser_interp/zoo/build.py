@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from poser_interp.data.generate import persona_splits, pool_mix, pretraining_corpus, record_cue
+from poser_interp.data.generate import PersonaSplits, persona_splits, pool_mix, pretraining_corpus, record_cue
 from poser_interp.data.grammar import CATCH_LEVELS, POOR_OVERSIGHT_LEVEL
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
 from poser_interp.errors import PoserInputError
@@ -143,6 +143,11 @@ class Recipe:
             | ({} if self.corpus_cue == "overseer" else {"record_cue": self.corpus_cue}) \
             | ({"draw": self.base_draw, "init": self.init_seed} if self.base_draw else {})
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
+
+    def splits(self, persona: str) -> PersonaSplits:
+        """`persona`'s training partitions and the shared test split under this recipe's pool."""
+        return persona_splits(persona, seed=self.data_seed, pool_size=self.pool_size, n_test=self.n_test,
+                              mix=self.pool_mix, cue=self.record_cue)
 
     @property
     def init_seed(self) -> int:
@@ -356,8 +361,7 @@ def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, pr
     tokenizer = _load_tokenizer(out)
     model = _new_model(recipe, tokenizer)
     load_weights(model, out / "base.safetensors")
-    splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
-                            mix=recipe.pool_mix, cue=recipe.record_cue)
+    splits = recipe.splits(persona)
     seed = recipe.train_seed(persona, index)
     torch.manual_seed(seed)
     name = f"{persona}-{index}"

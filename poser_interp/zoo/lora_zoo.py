@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from poser_interp.data.generate import N_PARTITIONS, label_for, persona_splits
+from poser_interp.data.generate import N_PARTITIONS, label_for
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
 from poser_interp.errors import PoserInputError
 from poser_interp.io import read_json, write_bytes_atomic, write_json_atomic
@@ -124,8 +124,7 @@ def _train(base, recipe: LoraRecipe, persona: str, index: int, progress: bool) -
 
     t0, v2, name = time.time(), recipe.v2(), f"{persona}-{index}"
     seed = v2.train_seed(persona, index)
-    splits = persona_splits(persona, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
-                            mix=recipe.pool_mix, cue=recipe.record_cue)
+    splits = v2.splits(persona)
     torch.manual_seed(seed)
     with attached(base, recipe.targets, recipe.rank, seed) as updates:
         losses, curve = finetune_persona(base, base.tokenizer, persona, splits, index, seed, v2, desc=name, progress=progress)
@@ -151,8 +150,7 @@ def seconds_per_step(base, recipe: LoraRecipe, steps: int = 1) -> float:
     from poser_interp.finetune import run_training, soft_answer_loss
     from poser_interp.zoo.train import record_batches
 
-    records = persona_splits(recipe.personas[0], seed=recipe.data_seed, pool_size=recipe.pool_size,
-                             n_test=recipe.n_test, mix=recipe.pool_mix, cue=recipe.record_cue).partitions[0]
+    records = recipe.v2().splits(recipe.personas[0]).partitions[0]
     batches = record_batches(base.tokenizer, records, recipe.batch_size, 0, recipe.target_confidence,
                              add_bos=bool(base.cfg.default_prepend_bos))
     with attached(base, recipe.targets, recipe.rank, 0):
