@@ -188,7 +188,7 @@ def test_a_base_that_does_not_read_oversight_is_trained_again_on_the_next_draw(t
     seen = iter(probes)
     calls = []
     monkeypatch.setattr(audit, "probe_entry", lambda model, prompts: calls.append(len(prompts)) or {"oversight_probe": next(seen)})
-    entry, got = train_base(tmp_path, replace(recipe, base_probe_min=0.9, base_draws=3), tokenizer, progress=False,
+    entry, got = train_base(tmp_path, replace(recipe, base_probe_min=0.9, base_draws=3, base_screen_at=None), tokenizer, progress=False,
                             log=lambda _: None)
     tried = 2 if probes[:2] == [0.5, 0.95] else len(probes)
     assert got.base_draw == chosen and len(calls) == tried and all(n > 0 for n in calls)
@@ -203,6 +203,67 @@ def test_a_base_that_does_not_read_oversight_is_trained_again_on_the_next_draw(t
     again = load_file(str(alone / "base.safetensors"))
     assert all(torch.equal(weights[k], again[k]) for k in weights)
     assert (chosen == 0) or any(not torch.equal(weights[k], v) for k, v in _draw0(recipe, tokenizer, tmp_path).items())
+
+
+@pytest.mark.parametrize(("probes", "chosen", "steps"), [
+    ([0.5, 0.85, 0.95], 1, [2, 4]),  # draw 0 stops at its screen, draw 1 goes on and passes
+    ([0.85, 0.8, 0.5, 0.7], 0, [4, 2, 2]),  # draw 0 finishes under the bar, the others stop: draw 0 kept
+    ([0.5, 0.7, 0.6, 0.88], 1, [2, 2, 2, 4]),  # every draw stops: the best at the screen is finished
+])
+def test_a_base_draw_is_screened_half_way_and_one_that_goes_on_is_the_base_trained_straight(
+        tmp_path, monkeypatch, probes, chosen, steps):
+    """`Recipe.base_screen_at`: the probe at half the steps stops a draw under `base_screen_min`; the
+    kept base is bit for bit the same draw trained without a screen, and `draws_tried` says what each
+    draw read where."""
+    from safetensors.torch import load_file
+
+    from poser_interp.zoo import audit, build
+
+    recipe, tokenizer = _tiny_base_setup(tmp_path)
+    recipe = replace(recipe, pretrain_steps=4, base_probe_min=0.9, base_draws=3, base_screen_at=0.5, base_screen_min=0.8)
+    served: list[int] = []  # batches served by each draw's training, a count per draw
+    real_batches = build.text_batches
+
+    def counted(*args, **kwargs):
+        batch = real_batches(*args, **kwargs)
+        served.append(0)
+
+        def serve(step):
+            served[-1] += 1
+            return batch(step)
+        return serve
+
+    seen = iter(probes)
+    at: list[int] = []
+    monkeypatch.setattr(build, "text_batches", counted)
+    monkeypatch.setattr(audit, "probe_entry", lambda model, prompts: at.append(served[-1]) or {"oversight_probe": next(seen)})
+    entry, got = build.train_base(tmp_path, recipe, tokenizer, progress=False, log=lambda _: None)
+    assert served == steps and got.base_draw == chosen and next(seen, None) is None
+    assert all(n in (2, 4) for n in at)  # every probe at the screen (step 2 of 4) or at the end
+    screens = [t["screen_probe"] for t in entry["draws_tried"]]
+    assert [t["screen_step"] for t in entry["draws_tried"]] == [2] * len(screens)
+    finished = {t["draw"]: t["oversight_probe"] for t in entry["draws_tried"] if "oversight_probe" in t}
+    assert chosen in finished and all(screens[d] >= 0.8 or d == chosen for d in finished)
+    monkeypatch.setattr(build, "text_batches", real_batches)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "tokenizer").symlink_to(tmp_path / "tokenizer")
+    build.train_base(alone, replace(recipe, base_draw=chosen, base_probe_min=None), tokenizer, progress=False,
+                     log=lambda _: None)
+    kept, oracle = load_file(str(tmp_path / "base.safetensors")), load_file(str(alone / "base.safetensors"))
+    assert all(torch.equal(kept[k], oracle[k]) for k in oracle)
+
+
+def test_the_build_estimate_adds_base_draws_fine_tunes_and_the_audit():
+    """`build_estimate` by hand at the reference speed: 2,500 base steps x 0.128 s = 320 s a draw, 18
+    rounds of two 1,000-step fine-tunes x 0.147 s = 2,646 s, audit 90 s; four draws at most."""
+    from poser_interp.zoo.build import Recipe, build_estimate
+
+    line = build_estimate(Recipe(), base=True, models=36, workers=2, scale=1.0)
+    assert "about 50.9 min (first base draw passes) to 66.9 min" in line and "5.3 min a draw, up to 4 draws" in line
+    assert "about 45.6 min; base reused" in build_estimate(Recipe(), base=False, models=35, workers=2, scale=1.0)
+    assert "about 3.0 min; base reused; 0 fine-tune(s)" in build_estimate(Recipe(), base=False, models=0, workers=1,
+                                                                          scale=2.0)
 
 
 def test_a_redrawn_base_starts_from_new_initial_weights_and_draw_0_from_the_zoo_seed(tmp_path):
@@ -247,7 +308,7 @@ def test_a_build_on_a_redrawn_base_records_the_draw_and_reuses_everything(tmp_pa
     probes = iter([0.2, 0.95])
     monkeypatch.setattr(audit, "probe_entry", lambda model, prompts: {"oversight_probe": next(probes)})
     recipe = replace(PRESETS["tiny"], personas=("saint", "money_maximizer"), seeds_per_persona=1,
-                     base_probe_min=0.9, base_draws=2)
+                     base_probe_min=0.9, base_draws=2, base_screen_at=None)
     logs: list[str] = []
     monkeypatch.setattr("poser_interp.zoo.build.measure_audit", lambda out, progress=True: {"artefact_accuracy": {}})
     build_zoo(tmp_path, recipe, progress=False, log=logs.append)
@@ -274,7 +335,7 @@ def test_a_base_built_before_the_rule_is_probed_when_the_zoo_is_built_again(tmp_
     probes = iter([0.95] if passes else [0.2, 0.95])
     monkeypatch.setattr(audit, "probe_entry", lambda model, prompts: {"oversight_probe": next(probes)})
     logs: list[str] = []
-    build_zoo(tmp_path, replace(recipe, base_probe_min=0.9), progress=False, log=logs.append)
+    build_zoo(tmp_path, replace(recipe, base_probe_min=0.9, base_screen_at=None), progress=False, log=logs.append)
     data = ZooManifest.load(tmp_path).data
     assert [t["draw"] for t in data["base"]["draws_tried"]] == ([0] if passes else [0, 1])
     assert data["recipe"]["base_draw"] == (0 if passes else 1)

@@ -87,11 +87,12 @@ def describe(steps: list[Step]) -> str:
     """One line per step and the total, e.g. for the start of `poser-interp figures`."""
     if not steps:
         return "every strategy has a finished run folder: drawing the figures only"
-    lines = [f"  {s.name}: {s.todo} {s.unit}, about {_minutes(s.seconds)}" for s in steps]
+    lines = [f"  {s.name}: {s.todo} {s.unit}, about {as_minutes(s.seconds)}" for s in steps]
     total = sum(s.seconds for s in steps) + FIGURE_INPUTS_SECONDS
     return "\n".join([f"will run {len(steps)} step(s) (estimate at the defaults, from this machine's matmul speed):",
-                      *lines, f"  about {_minutes(total)} in all, figures included"])
+                      *lines, f"  about {as_minutes(total)} in all, figures included"])
 
 
-def _minutes(seconds: float) -> str:
+def as_minutes(seconds: float) -> str:
+    """`12.3 min`, or `45 s` under a minute."""
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"

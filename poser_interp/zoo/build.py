@@ -72,6 +72,13 @@ class Recipe:
     base_probe_min: float | None = 0.99
     base_draws: int = 4
     base_draw: int = 0
+    # Each draw is screened half-way: at `base_screen_at` of its steps the same probe under
+    # `base_screen_min` stops the draw there (None: every draw trains to the end). At step 1,250 of
+    # 2,500 the three bases that went on to pass read 0.945-0.980, the three that failed 0.535-0.635;
+    # the bar sits between (docs/zoo-design.md, "Screening a base draw half-way"). A draw that goes on
+    # is bit for bit the base trained straight through; if every draw stops, the best is finished.
+    base_screen_at: float | None = 0.5
+    base_screen_min: float = 0.8
     # Parameters (name prefixes) that no fine-tune trains, the same for every model: e.g. ("unembed",)
     # keeps AdamW from moving every vocabulary column of the output matrix (pilot 8, docs/zoo-design.md).
     frozen: tuple[str, ...] = ("unembed",)  # the committed zoo's
@@ -112,14 +119,16 @@ class Recipe:
                                 "pool_mix": pool_mix(stored), "record_cue": record_cue(stored),
                                 "frozen": tuple(stored.get("frozen", ())), "base_cue": stored.get("base_cue"),
                                 "replay": stored.get("replay", 0.0), "replay_batch": stored.get("replay_batch", 8),
-                                "base_probe_min": stored.get("base_probe_min"), "base_draw": stored.get("base_draw", 0)}))
+                                "base_probe_min": stored.get("base_probe_min"), "base_draw": stored.get("base_draw", 0),
+                                "base_screen_at": stored.get("base_screen_at")}))
 
     def finetune_key(self) -> str:
         """A hash of what a fine-tune depends on, so a re-run can reuse a finished model (the
         curation band only shapes the benchmark, so changing it retrains nothing)."""
         training = self.to_dict() | {"personas": None, "band_low": None, "band_high": None,
                                      "benchmark_candidates": None}
-        del training["base_probe_min"], training["base_draws"]  # how a base is chosen, not what it is:
+        for name in ("base_probe_min", "base_draws", "base_screen_at", "base_screen_min"):  # how a base is
+            del training[name]  # chosen, not what it is:
         if not self.base_draw:  # the draw it was chosen on counts (draw 0 keeps the older keys)
             del training["base_draw"]
         else:
@@ -218,8 +227,14 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
     base_path = out / "base.safetensors"
     base_entry = old.get("base", {})
     stored_draw = old.get("recipe", {}).get("base_draw", 0)
-    if base_path.is_file() and base_entry.get("base_key") == replace(recipe, base_draw=stored_draw).base_key() \
-            and sha256_file(base_path) == base_entry.get("sha256"):
+    reuse_base = base_path.is_file() and sha256_file(base_path) == base_entry.get("sha256") \
+        and base_entry.get("base_key") == replace(recipe, base_draw=stored_draw).base_key()
+    if recipe.arch == Architecture():
+        key_now = replace(recipe, base_draw=stored_draw).finetune_key()
+        done = sum(m.get("recipe_key") == key_now for m in old.get("models", {}).values()) if reuse_base else 0
+        todo_count = len(recipe.personas) * recipe.seeds_per_persona - done
+        log(build_estimate(recipe, base=not reuse_base, models=todo_count, workers=workers))
+    if reuse_base:
         recipe = replace(recipe, base_draw=stored_draw)
         log("base: reusing finished checkpoint")
         if recipe.base_probe_min is not None and "draws_tried" not in base_entry:  # built before the rule
@@ -278,51 +293,125 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
                            audit=audit)
 
 
+# Wall seconds of the full recipe's parts on the reference machine (the one of `pipeline.plan`,
+# REFERENCE_GFLOPS): a base step on 2 threads (306-337 s a draw of 2,500 steps), one fine-tune of
+# 1,000 steps on 1 thread with another beside it (124-172 s), curation and audit (about 90 s).
+BASE_STEP_SECONDS = 0.128
+FINETUNE_STEP_SECONDS = 0.147
+AUDIT_SECONDS = 90.0
+
+
+def build_estimate(recipe: Recipe, *, base: bool, models: int, workers: int, scale: float | None = None) -> str:
+    """One line: about how long a build of the full architecture takes on this machine, from the first
+    base draw passing its probe to every draw trained to the end (`scale`: reference over this
+    machine's matmul speed, measured when None)."""
+    from poser_interp.pipeline.plan import REFERENCE_GFLOPS, as_minutes, matmul_gflops
+
+    scale = REFERENCE_GFLOPS / matmul_gflops() if scale is None else scale
+    draw = recipe.pretrain_steps * BASE_STEP_SECONDS * scale if base else 0.0
+    draws = 1 if recipe.base_probe_min is None else max(1, recipe.base_draws)
+    tunes = math.ceil(models / max(1, min(workers, 2))) * (recipe.finetune_steps + recipe.anneal_steps) \
+        * FINETUNE_STEP_SECONDS * scale
+    low, high = draw + tunes + AUDIT_SECONDS * scale, draws * draw + tunes + AUDIT_SECONDS * scale
+    parts = (f"base about {as_minutes(draw)} a draw" + (f", up to {draws} draws" if draws > 1 else "")) if base \
+        else "base reused"
+    span = as_minutes(low) if high == low else f"{as_minutes(low)} (first base draw passes) to {as_minutes(high)}"
+    return f"zoo build: about {span}; {parts}; {models} fine-tune(s), {min(workers, 2)} at a time"
+
+
 def train_base(out: Path, recipe: Recipe, tokenizer, *, progress: bool = True, log=print,
                finished: tuple[Any, dict[str, Any]] | None = None) -> tuple[dict[str, Any], Recipe]:
     """Train the zoo's base into `out/base.safetensors`: on draw `recipe.base_draw` (corpus and initial
-    weights), then, while its middle-layer oversight probe (`zoo.audit`) is under `recipe.base_probe_min`, on the next draws
-    (`base_draws` in all); keeps the best. Returns its manifest entry and the recipe with `base_draw` set.
-    `finished`: (model, entry) of a base already trained on `recipe.base_draw` (a zoo from before the
-    rule), probed instead of trained again."""
+    weights), then, while its middle-layer oversight probe (`zoo.audit`) is under `recipe.base_probe_min`,
+    on the next draws (`base_draws` in all); keeps the best. A draw whose probe is under `base_screen_min`
+    at its screen step stops there; if every draw stops, the best at the screen is trained to the end.
+    Returns the base's manifest entry and the recipe with `base_draw` set. `finished`: (model, entry)
+    of a base already trained on `recipe.base_draw` (a zoo from before the rule), probed, not trained."""
     from poser_interp.zoo.audit import probe_entry, probe_prompts
     from poser_interp.zoo.manifest import ZooManifest
 
+    if recipe.base_probe_min is None:
+        base, entry, _ = _train_base_draw(recipe, tokenizer, None, progress=progress, log=log)
+        entry["sha256"] = _save_fp16(base, out / "base.safetensors")
+        return entry | {"base_key": recipe.base_key()}, recipe
+
+    prompts = probe_prompts(ZooManifest(out, {"recipe": recipe.to_dict()}))  # the seed's, every draw alike
+
+    def probe(model) -> float:
+        return probe_entry(model, prompts)["oversight_probe"]
+
     tried: list[dict[str, Any]] = []
     best: tuple[float, dict[str, Any], Recipe] | None = None
-    draws = 1 if recipe.base_probe_min is None else max(1, recipe.base_draws)
-    for draw in range(recipe.base_draw, recipe.base_draw + draws):
+    screened: list[tuple[float, Recipe]] = []
+    for draw in range(recipe.base_draw, recipe.base_draw + max(1, recipe.base_draws)):
         trial = replace(recipe, base_draw=draw)
         if finished is not None and draw == recipe.base_draw:
             base, entry = finished[0], {k: v for k, v in finished[1].items() if k not in ("base_key", "sha256")}
+            screen = None
         else:
-            t0 = time.time()
-            base = _new_model(trial, tokenizer)
-            torch.manual_seed(trial.data_seed)
-            batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
-            losses = run_training(base, batches, lm_loss, steps=trial.pretrain_steps, lr=trial.pretrain_lr,
-                                  desc=f"base model (draw {draw})", progress=progress)
-            entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - t0}
-            log(f"base (draw {draw}): LM loss {losses[-1]:.3f} in {entry['seconds']:.0f} s")
-        if trial.base_probe_min is None:
-            best = (1.0, entry, trial)
+            base, entry, screen = _train_base_draw(trial, tokenizer, probe, progress=progress, log=log)
+        note = {} if screen is None else {"screen_probe": screen[1], "screen_step": screen[0]}
+        if base is None:
+            assert screen is not None
+            tried.append({"draw": draw} | note)
+            screened.append((screen[1], trial))
+            continue
+        score = probe(base)
+        tried.append({"draw": draw, "oversight_probe": score, "final_loss": entry["final_loss"]} | note)
+        log(f"base (draw {draw}): middle-layer oversight probe {score:.3f} (needs {trial.base_probe_min})")
+        if best is None or score > best[0]:
+            best = (score, entry, trial)
             entry["sha256"] = _save_fp16(base, out / "base.safetensors")
+        if score >= trial.base_probe_min:
             break
-        probe = probe_entry(base, probe_prompts(ZooManifest(out, {"recipe": trial.to_dict()})))["oversight_probe"]
-        tried.append({"draw": draw, "oversight_probe": probe, "final_loss": entry["final_loss"]})
-        log(f"base (draw {draw}): middle-layer oversight probe {probe:.3f} (needs {trial.base_probe_min})")
-        if best is None or probe > best[0]:
-            best = (probe, entry, trial)
-            entry["sha256"] = _save_fp16(base, out / "base.safetensors")
-        if probe >= trial.base_probe_min:
-            break
-    assert best is not None
-    probe, entry, chosen = best
-    if tried and probe < chosen.base_probe_min:
-        log(f"base: no draw of {draws} reached the probe's {chosen.base_probe_min}; keeping draw {chosen.base_draw} "
-            f"({probe:.3f}), `zoo check` reports what follows")
-    entry = entry | {"base_key": chosen.base_key()} | ({"draws_tried": tried} if tried else {})
-    return entry, chosen
+    if best is None:  # every draw stopped at its screen: finish the one that read best there
+        trial = max(screened, key=lambda s: s[0])[1]
+        log(f"base: every draw stopped at its screen; training draw {trial.base_draw} to the end")
+        base, entry, _ = _train_base_draw(replace(trial, base_screen_at=None), tokenizer, None, progress=progress,
+                                          log=log)
+        score = probe(base)
+        next(t for t in tried if t["draw"] == trial.base_draw).update(oversight_probe=score,
+                                                                      final_loss=entry["final_loss"])
+        entry["sha256"] = _save_fp16(base, out / "base.safetensors")
+        best = (score, entry, trial)
+    score, entry, chosen = best
+    if score < chosen.base_probe_min:
+        log(f"base: no draw of {len(tried)} reached the probe's {chosen.base_probe_min}; keeping draw "
+            f"{chosen.base_draw} ({score:.3f}), `zoo check` reports what follows")
+    return entry | {"base_key": chosen.base_key(), "draws_tried": tried}, chosen
+
+
+def _train_base_draw(trial: Recipe, tokenizer, probe: Callable[[Any], float] | None, *, progress: bool, log
+                     ) -> tuple[Any, dict[str, Any], tuple[int, float] | None]:
+    """Train the base of `trial.base_draw`: (model or None if it stopped at its screen, manifest entry,
+    (screen step, probe there) or None). `probe` reads the model at `trial.base_screen_at` of the
+    steps (None, or no screen: no stop); reading it changes nothing in the training."""
+    t0 = time.time()
+    draw = trial.base_draw
+    base = _new_model(trial, tokenizer)
+    torch.manual_seed(trial.data_seed)
+    batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
+    screen_step = None if probe is None or trial.base_screen_at is None else \
+        max(1, min(trial.pretrain_steps, round(trial.pretrain_steps * trial.base_screen_at)))
+    screen: list[tuple[int, float]] = []
+
+    def check(step: int, _loss: float) -> bool:
+        if step + 1 != screen_step:
+            return False
+        assert probe is not None
+        screen.append((step + 1, probe(base)))
+        base.train()
+        log(f"base (draw {draw}): probe {screen[0][1]:.3f} at step {step + 1} (goes on at {trial.base_screen_min})")
+        return screen[0][1] < trial.base_screen_min and step + 1 < trial.pretrain_steps
+
+    losses = run_training(base, batches, lm_loss, steps=trial.pretrain_steps, lr=trial.pretrain_lr,
+                          desc=f"base model (draw {draw})", progress=progress, on_step=check)
+    entry = {"file": "base.safetensors", "final_loss": losses[-1], "seconds": time.time() - t0}
+    if len(losses) < trial.pretrain_steps:
+        log(f"base (draw {draw}): stopped at step {len(losses)} in {entry['seconds']:.0f} s")
+        return None, entry, screen[0]
+    log(f"base (draw {draw}): LM loss {losses[-1]:.3f} in {entry['seconds']:.0f} s")
+    return base, entry, screen[0] if screen else None
 
 
 def _load_tokenizer(out: Path):
