@@ -4,6 +4,10 @@
       trains the base exactly as `zoo build` does (so a build into OUT reuses it) and logs, every
       250 steps, how often its risk-word prediction at the answer token names the catch level, and
       the audit's middle-layer oversight probe on the base itself.
+  python benchmarks/zoo_pilot.py base-curve SEED DRAW [--stop STEP]
+      trains the base of `zoo build --seed SEED`'s draw DRAW (its corpus and initial weights, nothing
+      saved) and prints the audit's middle-layer oversight probe on it every 250 steps, up to STEP
+      (default: the end): the data behind the half-way screen of base draws (Recipe.base_screen_at).
   python benchmarks/zoo_pilot.py persona ZOO PERSONA [--lr 5e-4] [--batch 32] [--steps 500] [--anneal 100]
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
@@ -24,6 +28,7 @@ Nothing here reads a detector's output or which model is the faker beyond the pe
 
 import argparse
 import json
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -84,6 +89,39 @@ def base(out: Path, steps: int, texts: int, seed: int, notes: str = Recipe().bas
     entry["base_key"] = recipe.base_key() + ("" if init is None else f"+init{init}") + (f"+draw{draw}" if draw else "")
     _write_manifest(out, recipe, raw, entry, {}, started, partial=True)
     print(json.dumps(entry))
+
+
+def base_curve(seed: int, draw: int, stop: int | None) -> None:
+    """The audit's middle-layer probe along the training of one base draw, exactly as `zoo build`
+    trains it (`train_base`): the same initial weights, corpus, batches and schedule; probing changes
+    nothing in the training (tests/test_replay.py)."""
+    from poser_interp.zoo.audit import probe_entry, probe_prompts
+    from poser_interp.zoo.manifest import ZooManifest
+
+    trial = replace(Recipe(), data_seed=seed, base_draw=draw)
+    torch.set_num_threads(trial.pretrain_threads)
+    with tempfile.TemporaryDirectory() as folder:  # saved and loaded back, as the build does
+        as_hf_tokenizer(build_tokenizer(trial.base_notes)).save_pretrained(folder)
+        tokenizer = _load_tokenizer(Path(folder))
+    prompts = probe_prompts(ZooManifest(Path("."), {"recipe": trial.to_dict()}))
+    model = _new_model(trial, tokenizer)
+    torch.manual_seed(trial.data_seed)
+    batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
+    started = time.time()
+
+    def monitor(step: int, loss: float) -> bool:
+        done = step + 1
+        if done % 250 and done != trial.pretrain_steps:
+            return False
+        p = probe_entry(model, prompts)
+        model.train()
+        print(f"seed {seed} draw {draw} step {done} loss {loss:.3f} middle-layer probe {p['oversight_probe']:.3f} "
+              f"(intersections {p['oversight_probe_intersection']:.3f}, transparency "
+              f"{p['oversight_probe_transparency']:.3f}) {time.time() - started:.0f} s", flush=True)
+        return stop is not None and done >= stop
+
+    run_training(model, batches, lm_loss, steps=trial.pretrain_steps, lr=trial.pretrain_lr, desc="base",
+                 progress=False, on_step=monitor)
 
 
 def persona(zoo: Path, name: str, lr: float, batch: int, steps: int, anneal: int,
@@ -230,6 +268,10 @@ if __name__ == "__main__":
     b.add_argument("--draw", type=int, default=0, help="train on the recipe's corpus draw N (zoo.build.base_corpus) from the zoo seed's initial weights; `zoo build` redraws both")
     b.add_argument("--init", type=int, default=None,
                    help="initialise from this seed instead of the zoo seed (a diagnostic: no build reuses it)")
+    bc = sub.add_parser("base-curve")
+    bc.add_argument("seed", type=int)
+    bc.add_argument("draw", type=int)
+    bc.add_argument("--stop", type=int, default=None, help="stop after this step (the schedule stays the full one)")
     p = sub.add_parser("persona")
     p.add_argument("zoo", type=Path)
     p.add_argument("persona")
@@ -258,6 +300,8 @@ if __name__ == "__main__":
         build(args.out, trial_recipe(replace(PRESETS["full"], data_seed=args.seed), args), args.workers)
     elif args.what == "probe-curve":
         probe_curve(args.zoo, args.name)
+    elif args.what == "base-curve":
+        base_curve(args.seed, args.draw, args.stop)
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue, args.init, args.draw)
     elif args.what == "models":

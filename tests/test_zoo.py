@@ -137,6 +137,13 @@ def test_zoo_card_renders_every_model_and_the_benchmark(tiny_zoo):
         in render_card(manifest)
     manifest.data["recipe"] |= {"record_cue": "notes:0.5", "base_cue": "both:0.5"}
     assert "drawn with the record cue `both:0.5`, not the fine-tune pool's `notes:0.5`" in render_card(manifest)
+    assert "Base draws tried" not in card  # a base from before the draw rule (the committed zoo's)
+    manifest.data["audit"] = manifest.data.get("audit") or {"artefacts": {}, "artefact_accuracy": {}, "models": {}}
+    manifest.data["base"]["draws_tried"] = [{"draw": 0, "screen_probe": 0.635, "screen_step": 1250},
+                                            {"draw": 1, "screen_probe": 0.955, "screen_step": 1250, "oversight_probe": 0.975}]
+    manifest.data["recipe"]["base_draw"] = 1
+    assert ("draw 0: 0.635 at step 1250, stopped there; draw 1: 0.955 at step 1250, 0.975 at the end; draw 1 kept."
+            in render_card(manifest))
 
 
 def test_the_card_names_a_mixed_cue_share():

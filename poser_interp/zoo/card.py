@@ -236,7 +236,19 @@ def _audit_section(data: dict[str, Any]) -> str:
         lines += ["", f"The shared base itself reads oversight at the middle layer with held-out accuracy "
                       f"{audit['base']['oversight_probe']:.3f} (intersections / transparency: "
                       f"{' / '.join(f'{v:.3f}' for k, v in audit['base'].items() if k != 'oversight_probe')})."]
+    if data.get("base", {}).get("draws_tried"):
+        lines += ["", _draws_line(data["base"]["draws_tried"], data["recipe"].get("base_draw", 0))]
     return "\n".join(lines) + "\n"
+
+
+def _draws_line(tried: list[dict[str, Any]], kept: int) -> str:
+    """Which base draws the build tried, what each read, and which it kept (the base-draw rule)."""
+    def one(t: dict[str, Any]) -> str:
+        parts = [f"{t['screen_probe']:.3f} at step {t['screen_step']}"] if "screen_probe" in t else []
+        parts += [f"{t['oversight_probe']:.3f} at the end"] if "oversight_probe" in t else ["stopped there"]
+        return f"draw {t['draw']}: " + ", ".join(parts)
+    return (f"Base draws tried (the base's own probe, docs/zoo-design.md): {'; '.join(one(t) for t in tried)}; "
+            f"draw {kept} kept.")
 
 
 def _benchmark_section(data: dict[str, Any]) -> str:
