@@ -310,13 +310,13 @@ def build_estimate(recipe: Recipe, *, base: bool, models: int, workers: int, sca
     scale = REFERENCE_GFLOPS / matmul_gflops() if scale is None else scale
     draw = recipe.pretrain_steps * BASE_STEP_SECONDS * scale if base else 0.0
     draws = 1 if recipe.base_probe_min is None else max(1, recipe.base_draws)
-    tunes = math.ceil(models / max(1, min(workers, 2))) * (recipe.finetune_steps + recipe.anneal_steps) \
+    tunes = math.ceil(models / max(1, workers)) * (recipe.finetune_steps + recipe.anneal_steps) \
         * FINETUNE_STEP_SECONDS * scale
     low, high = draw + tunes + AUDIT_SECONDS * scale, draws * draw + tunes + AUDIT_SECONDS * scale
     parts = (f"base about {as_minutes(draw)} a draw" + (f", up to {draws} draws" if draws > 1 else "")) if base \
         else "base reused"
     span = as_minutes(low) if high == low else f"{as_minutes(low)} (first base draw passes) to {as_minutes(high)}"
-    return f"zoo build: about {span}; {parts}; {models} fine-tune(s), {min(workers, 2)} at a time"
+    return f"zoo build: about {span}; {parts}; {models} fine-tune(s), {max(1, workers)} at a time"
 
 
 def train_base(out: Path, recipe: Recipe, tokenizer, *, progress: bool = True, log=print,
