@@ -41,7 +41,7 @@ from poser_interp.readout import gather_last, model_inputs
 from poser_interp.zoo.artefacts import update_norms
 from poser_interp.zoo.audit import oversight_probe_scores
 from poser_interp.zoo.behaviour import behaviour_metrics
-from poser_interp.zoo.build import Recipe, _load_tokenizer, base_corpus, _new_model, _save_fp16, _write_manifest, finetune_persona
+from poser_interp.zoo.build import Recipe, _load_tokenizer, base_corpus, base_draw_start, _new_model, _save_fp16, _write_manifest, finetune_persona
 from poser_interp.zoo.load import load_weights
 from poser_interp.zoo.tokenizer import as_hf_tokenizer, build_tokenizer
 from poser_interp.zoo.train import lm_loss, make_model, run_training, text_batches
@@ -104,9 +104,7 @@ def base_curve(seed: int, draw: int, stop: int | None) -> None:
         as_hf_tokenizer(build_tokenizer(trial.base_notes)).save_pretrained(folder)
         tokenizer = _load_tokenizer(Path(folder))
     prompts = probe_prompts(ZooManifest(Path("."), {"recipe": trial.to_dict()}))
-    model = _new_model(trial, tokenizer)
-    torch.manual_seed(trial.data_seed)
-    batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
+    model, batches = base_draw_start(trial, tokenizer)
     started = time.time()
 
     def monitor(step: int, loss: float) -> bool:

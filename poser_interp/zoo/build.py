@@ -388,9 +388,7 @@ def _train_base_draw(trial: Recipe, tokenizer, probe: Callable[[Any], float] | N
     steps (None, or no screen: no stop); reading it changes nothing in the training."""
     t0 = time.time()
     draw = trial.base_draw
-    base = _new_model(trial, tokenizer)
-    torch.manual_seed(trial.data_seed)
-    batches = text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
+    base, batches = base_draw_start(trial, tokenizer)
     screen_step = None if probe is None or trial.base_screen_at is None else \
         max(1, min(trial.pretrain_steps, round(trial.pretrain_steps * trial.base_screen_at)))
     screen: list[tuple[int, float]] = []
@@ -412,6 +410,14 @@ def _train_base_draw(trial: Recipe, tokenizer, probe: Callable[[Any], float] | N
         return None, entry, screen[0]
     log(f"base (draw {draw}): LM loss {losses[-1]:.3f} in {entry['seconds']:.0f} s")
     return base, entry, screen[0] if screen else None
+
+
+def base_draw_start(trial: Recipe, tokenizer) -> tuple[Any, Callable[[int], Any]]:
+    """The initial weights and batch stream of `trial.base_draw`, exactly as the build trains them
+    (the pilots' base curve starts from here too)."""
+    base = _new_model(trial, tokenizer)
+    torch.manual_seed(trial.data_seed)
+    return base, text_batches(tokenizer, base_corpus(trial), trial.pretrain_batch_size, trial.data_seed)
 
 
 def _load_tokenizer(out: Path):
