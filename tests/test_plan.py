@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from poser_interp.pipeline.plan import SECONDS_PER_PROMPT, describe, plan
+from poser_interp.pipeline.plan import SECONDS_PER_PROMPT, describe, matmul_gflops, plan
 from poser_interp.progress import overall, progress_bar
 from poser_interp.pipeline.reproduce import STRATEGIES
 
@@ -34,3 +34,20 @@ def test_bars_inside_overall_join_its_display():
         assert alone is not bar
     with overall("job", 1.0, enabled=False) as none:
         assert none is None
+
+
+def test_matmul_rate_is_the_fastest_window_so_a_busy_moment_does_not_read_as_a_slow_machine(monkeypatch):
+    # a fake clock that each reading advances by 10 ms, or by 1 ms from 1.0 s to 2.5 s: of three 1 s
+    # windows the second runs wholly at 1 ms a product, the first at 10 ms, the third half and half
+    clock = [0.0]
+
+    def perf_counter() -> float:
+        clock[0] += 1e-3 if 1.0 <= clock[0] < 2.5 else 1e-2
+        return clock[0]
+
+    monkeypatch.setattr("time.perf_counter", perf_counter)
+    got = matmul_gflops(rows=8, d_in=4, d_out=4, seconds=3.0, windows=3)
+    monkeypatch.undo()
+    per_product = 2 * 8 * 4 * 4 / 1e9
+    assert got == pytest.approx(per_product / 1e-3, rel=0.01)  # the fast window's rate
+    assert clock[0] > 3.0  # all three windows ran (the mean rate would be about 0.55x this)
