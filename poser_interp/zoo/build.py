@@ -95,9 +95,10 @@ class Recipe:
     finetune_lr: float = 5e-4
     # Weight of a rehearsal loss added to every fine-tune step, the same for every model: next-token
     # loss on `replay_batch` texts of the base's own kind (`zoo.train.replay_loss`: the answer position
-    # left out, where the persona's answer is trained). 0 = none (the fourth build; pilot 19). The
-    # committed zoo's: weight 1 on 4 texts a step (fixed from a step's cost alone, pilot 20).
-    replay: float = 1.0
+    # left out, where the persona's answer is trained). 0 = none (the fourth build; pilot 19). 4 texts
+    # a step (fixed from a step's cost alone, pilot 20); weight 1 was the fifth build's, weight 2 (the
+    # committed zoo's) lifts its oversight-probe misses at the same compute (pilot 22, label-free).
+    replay: float = 2.0
     replay_batch: int = 4
     batch_size: int = 32  # fine-tuning batch
     pretrain_batch_size: int = 32
