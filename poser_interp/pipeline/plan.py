@@ -43,10 +43,10 @@ def matmul_gflops(rows: int = 4096, d_in: int = 96, d_out: int = 256, seconds: f
     a, b = torch.randn(rows, d_in), torch.randn(d_in, d_out)
     for _ in range(3):
         a @ b
-    best = 0.0
-    for _ in range(max(1, windows)):
+    best, windows = 0.0, max(1, windows)
+    for _ in range(windows):
         n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / max(1, windows):
+        while time.perf_counter() - start < seconds / windows:
             a @ b
             n += 1
         best = max(best, 2 * rows * d_in * d_out * n / (time.perf_counter() - start) / 1e9)
