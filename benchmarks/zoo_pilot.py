@@ -19,7 +19,8 @@
       and their pair accuracy over the pilot's pairs, the middle-layer oversight probe.
   python benchmarks/zoo_pilot.py probe-curve ZOO NAME
       fine-tunes NAME again exactly as ZOO built it (nothing saved) and prints the audit's
-      middle-layer oversight probe, split by family, at the base and every 50 steps.
+      middle-layer oversight probe, split by family, and the distance and largest block update from
+      the base, at the base and every 50 steps.
   python benchmarks/zoo_pilot.py build OUT [--seed 0] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target.
@@ -182,7 +183,8 @@ def models(zoo: Path, names: list[str], trial: Recipe, workers: int) -> None:
 
 def probe_curve(zoo: Path, name: str) -> None:
     """Fine-tune `name` again exactly as ZOO's recipe built it (nothing saved) and print the audit's
-    middle-layer probe, split by family, at the base and at every agreement check."""
+    middle-layer probe, split by family, and the weight distance and largest block update from the
+    base, at the base and at every agreement check."""
     from poser_interp.data.personas import model_persona
     from poser_interp.zoo.audit import PROBE_FAMILIES, oversight_probe_scores, probe_prompts
     from poser_interp.zoo.manifest import ZooManifest
@@ -199,8 +201,10 @@ def probe_curve(zoo: Path, name: str) -> None:
 
     def watch(step: int) -> None:
         scores = oversight_probe_scores(model, prompts)
+        distance, block = update_norms(model, base_state)
         print(f"{name} step {step} probe {scores['all']:.3f} ("
-              + ", ".join(f"{family} {scores[family]:.3f}" for family in PROBE_FAMILIES) + ")", flush=True)
+              + ", ".join(f"{family} {scores[family]:.3f}" for family in PROBE_FAMILIES)
+              + f") distance {distance:.4f} block {block:.4f}", flush=True)
 
     watch(0)
     splits = persona_splits(persona_name, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
