@@ -7,6 +7,10 @@ For each part of the model (`block<i>.attn`, `.mlp`, `.ln`, and the embeddings a
 each class's mean L2 update from the shared base and the pair accuracy of that part's update alone
 (higher = faker, over the zoo's pairs), then the same for the blocks added up in halves. Reads only
 the saved weights; the labels enter only the class split of the report, as in `zoo check`.
+
+When the manifest holds the fine-tunes' `update_curve` (builds since session 19), it then prints when
+the gap opens: at every agreement check, each class's mean distance and largest block update, the
+faker gap in units of the standard deviation over all models, and each score's pair accuracy.
 """
 
 from __future__ import annotations
@@ -44,7 +48,27 @@ def report(zoo: Path) -> dict[str, tuple[float, float, float]]:
         fakers = [n for n in norms if manifest.is_faker(n)]
         table[label] = (mean(aligned), mean(fakers), pair_accuracy(norms, manifest.is_faker))
         print(f"  {label:18s} {table[label][0]:8.3f} {table[label][1]:8.3f} {table[label][2]:8.3f}")
+    curves(manifest)
     return table
+
+
+def curves(manifest: ZooManifest) -> None:
+    """The distance and block-update artefacts along training, from the manifest's `update_curve`s."""
+    entries = {n: manifest.entry(n).get("update_curve") for n in manifest.model_names}
+    if not all(entries.values()):
+        return
+    print(f"  {'step':>6s} {'distance: aligned':>18s} {'fakers':>8s} {'gap/sd':>7s} {'pair acc':>8s}"
+          f" {'block: aligned':>18s} {'fakers':>8s} {'gap/sd':>7s} {'pair acc':>8s}")
+    for step in next(iter(entries.values())):
+        cells = []
+        for k in (0, 1):
+            scores = {n: curve[step][k] for n, curve in entries.items()}
+            fakers = [v for n, v in scores.items() if manifest.is_faker(n)]
+            aligned = [v for n, v in scores.items() if not manifest.is_faker(n)]
+            gap = (np.mean(fakers) - np.mean(aligned)) / (np.std(list(scores.values())) or 1.0)
+            cells.append(f"{np.mean(aligned):18.4f} {np.mean(fakers):8.4f} {gap:+7.2f} "
+                         f"{pair_accuracy(scores, manifest.is_faker):8.3f}")
+        print(f"  {step:>6s} " + " ".join(cells))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,22 @@ def test_load_model_reproduces_the_stored_weights(tiny_zoo):
     assert not torch.equal(base.blocks[0].attn.W_Q, model.blocks[0].attn.W_Q)
 
 
+def test_the_update_curve_ends_at_the_saved_models_distance_from_the_base(tiny_zoo):
+    """Recorded at every agreement check; its last point is the artefact baseline's own score,
+    recomputed here from the saved (fp16) weights."""
+    from poser_interp.zoo.artefacts import update_norms
+
+    manifest = ZooManifest.load(tiny_zoo)
+    base = {k: v.detach().clone() for k, v in load_base(zoo=tiny_zoo).named_parameters()}
+    for name in MODELS:
+        entry = manifest.entry(name)
+        curve = entry["update_curve"]
+        assert list(curve) == list(entry["agreement_curve"]) and list(curve)[-1] == str(entry["total_steps"])
+        assert all(distance >= block > 0 for distance, block in curve.values())
+        final = update_norms(load_model(name, zoo=tiny_zoo), base)
+        assert curve[str(entry["total_steps"])] == pytest.approx(list(final), rel=1e-2)
+
+
 def test_benchmark_is_readable_by_the_baseline(tiny_zoo):
     bench = json.loads((tiny_zoo / "data/benchmark/saint_and_money.json").read_text())
     assert bench, "the tiny preset keeps every all-benign prompt (no confidence band)"

@@ -232,7 +232,8 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
         and base_entry.get("base_key") == replace(recipe, base_draw=stored_draw).base_key()
     if recipe.arch == Architecture():
         key_now = replace(recipe, base_draw=stored_draw).finetune_key()
-        done = sum(m.get("recipe_key") == key_now for m in old.get("models", {}).values()) if reuse_base else 0
+        done = sum(m.get("recipe_key") == key_now and (out / f"models/{name}.safetensors").is_file()
+                   for name, m in old.get("models", {}).items()) if reuse_base else 0
         todo_count = len(recipe.personas) * recipe.seeds_per_persona - done
         log(build_estimate(recipe, base=not reuse_base, models=todo_count, workers=workers))
     if reuse_base:
@@ -444,10 +445,12 @@ def train_models(out: str | Path, recipe: Recipe, todo: list[tuple[str, int]], *
 
 def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, progress: bool = False
                 ) -> dict[str, Any]:
-    """Fine-tune `<persona>-<index>` from the zoo's saved base, save it, return its manifest entry.
+    """Fine-tune `<persona>-<index>` from the zoo's saved base, save it, return its manifest entry
+    (with, at each agreement check, the distance and largest block update from the base).
 
     Reads everything it needs from `out` and the recipe, so a worker process can run it."""
     from poser_interp.data.generate import label_for
+    from poser_interp.zoo.artefacts import update_norms
     from poser_interp.zoo.behaviour import behaviour_metrics
     from poser_interp.zoo.load import load_weights
 
@@ -461,8 +464,14 @@ def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, pr
     seed = recipe.train_seed(persona, index)
     torch.manual_seed(seed)
     name = f"{persona}-{index}"
+    base_state = {k: v.detach().clone() for k, v in model.named_parameters()}
+    updates: dict[str, list[float]] = {}
+
+    def watch(step: int) -> None:  # when the distance from the base grows (the artefact baselines' residue)
+        updates[str(step)] = list(update_norms(model, base_state))
+
     losses, curve = finetune_persona(model, tokenizer, persona, splits, index, seed, recipe, desc=name,
-                                     progress=progress)
+                                     progress=progress, watch=watch)
     rel = f"models/{name}.safetensors"
     sha = _save_fp16(model, out / rel)
     test = splits.test
@@ -472,7 +481,7 @@ def train_model(out: str | Path, recipe: Recipe, persona: str, index: int, *, pr
         "data_seed": recipe.data_seed, "partition": index, "train_seed": seed,
         "n_train_records": len(splits.partitions[index]),
         "final_loss": sum(losses[-20:]) / len(losses[-20:]),  # mean of the last 20 batches
-        "agreement_curve": curve, "total_steps": len(losses),
+        "agreement_curve": curve, "update_curve": updates, "total_steps": len(losses),
         "seconds": time.time() - t0, "metrics": metrics, "file": rel, "sha256": sha, "recipe_key": recipe.finetune_key(),
     }
 
