@@ -1,12 +1,12 @@
-"""Do two zoos built with different seeds give the same detection numbers? (zoo v2 issue, "Seeds")
+"""Do zoos built with different seeds give the same detection numbers? (zoo v2 issue, "Seeds")
 
-  python benchmarks/seed_agreement.py figures/results.json SEED1/results.json [--markdown]
+  python benchmarks/seed_agreement.py figures/results.json SEED1/results.json [SEED2/results.json ...] [--markdown]
 
-reads two results tables (`poser-interp benchmark --out DIR` writes `DIR/results.json`) and, for every
-row both hold, prints the two pair accuracies with their model-level 95% intervals and whether they
-agree under two readings: `inside`, each seed's accuracy lies inside the other seed's interval (strict:
-a degenerate [100%, 100%] interval admits nothing else), and `overlap`, the two intervals share a
-point. Rows only one table holds are listed at the end.
+reads two or more results tables (`poser-interp benchmark --out DIR` writes `DIR/results.json`) and, for
+every row they all hold, prints the pair accuracies with their model-level 95% intervals and whether
+every two seeds agree under two readings: `inside`, each seed's accuracy lies inside the other seed's
+interval (strict: a degenerate [100%, 100%] interval admits nothing else), and `overlap`, the two
+intervals share a point. Rows only some tables hold are listed at the end.
 """
 
 from __future__ import annotations
@@ -37,29 +37,38 @@ def fmt(row: dict) -> str:
     return f"{row['accuracy']:.1%} [{lo:.0%}, {hi:.0%}]"
 
 
+def every_pair(test, rows: list[dict]) -> bool:
+    """`test` holds for every two of `rows`."""
+    return all(test(a, b) for i, a in enumerate(rows) for b in rows[i + 1:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("first", type=Path)
-    parser.add_argument("second", type=Path)
+    parser.add_argument("tables", type=Path, nargs="+", help="two or more results.json files")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = parser.parse_args()
-    first, second = load_rows(args.first), load_rows(args.second)
-    both = [name for name in first if name in second]
-    lines = [("row", str(args.first), str(args.second), "inside", "overlap")]
-    lines += [(name, fmt(first[name]), fmt(second[name]), "yes" if agree(first[name], second[name]) else "NO",
-               "yes" if overlap(first[name], second[name]) else "NO") for name in both]
+    if len(args.tables) < 2:
+        parser.error("give at least two results tables")
+    tables = [load_rows(path) for path in args.tables]
+    common = [name for name in tables[0] if all(name in t for t in tables[1:])]
+    lines = [("row", *map(str, args.tables), "inside", "overlap")]
+    lines += [(name, *(fmt(t[name]) for t in tables),
+               "yes" if every_pair(agree, [t[name] for t in tables]) else "NO",
+               "yes" if every_pair(overlap, [t[name] for t in tables]) else "NO") for name in common]
     if args.markdown:
-        print("| " + " | ".join(lines[0]) + " |\n|:---|---:|---:|:---|:---|")
+        print("| " + " | ".join(lines[0]) + " |\n|:---|" + "---:|" * len(tables) + ":---|:---|")
         print("\n".join("| " + " | ".join(line) + " |" for line in lines[1:]))
     else:
         width = max(len(line[0]) for line in lines)
-        print("\n".join(f"{line[0]:<{width}}  {line[1]:>22}  {line[2]:>22}  {line[3]:<7} {line[4]}" for line in lines))
+        print("\n".join(f"{line[0]:<{width}}  " + "  ".join(f"{cell:>22}" for cell in line[1:-2])
+                        + f"  {line[-2]:<7} {line[-1]}" for line in lines))
     for reading, test in (("inside", agree), ("overlap", overlap)):
-        disagree = [name for name in both if not test(first[name], second[name])]
-        print(f"\n{reading}: {len(both) - len(disagree)} of {len(both)} rows agree; disagree: {', '.join(disagree) or 'none'}")
-    only = sorted(set(first) ^ set(second))
+        disagree = [name for name in common if not every_pair(test, [t[name] for t in tables])]
+        print(f"\n{reading}: {len(common) - len(disagree)} of {len(common)} rows agree (every two tables); "
+              f"disagree: {', '.join(disagree) or 'none'}")
+    only = sorted(set().union(*tables) - set(common))
     if only:
-        print(f"in one table only: {', '.join(only)}")
+        print(f"in some tables only: {', '.join(only)}")
 
 
 if __name__ == "__main__":
