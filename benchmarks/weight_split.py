@@ -59,7 +59,7 @@ def curves(manifest: ZooManifest) -> None:
         return
     print(f"  {'step':>6s} {'distance: aligned':>18s} {'fakers':>8s} {'gap/sd':>7s} {'pair acc':>8s}"
           f" {'block: aligned':>18s} {'fakers':>8s} {'gap/sd':>7s} {'pair acc':>8s}")
-    for step in next(iter(entries.values())):
+    for step in sorted(next(iter(entries.values())), key=int):  # stored as JSON keys, sorted as text
         cells = []
         for k in (0, 1):
             scores = {n: curve[step][k] for n, curve in entries.items()}

@@ -52,7 +52,7 @@ def test_the_update_curve_ends_at_the_saved_models_distance_from_the_base(tiny_z
     for name in MODELS:
         entry = manifest.entry(name)
         curve = entry["update_curve"]
-        assert list(curve) == list(entry["agreement_curve"]) and list(curve)[-1] == str(entry["total_steps"])
+        assert set(curve) == set(entry["agreement_curve"]) and max(map(int, curve)) == entry["total_steps"]
         assert all(distance >= block > 0 for distance, block in curve.values())
         final = update_norms(load_model(name, zoo=tiny_zoo), base)
         assert curve[str(entry["total_steps"])] == pytest.approx(list(final), rel=1e-2)
