@@ -21,6 +21,12 @@
       fine-tunes NAME again exactly as ZOO built it (nothing saved) and prints the audit's
       middle-layer oversight probe, split by family, and the distance and largest block update from
       the base, at the base and every 50 steps.
+  python benchmarks/zoo_pilot.py early ZOO [--first 50] [--every 5] [the fine-tune options of models]
+      the first FIRST constant-rate steps of all 36 fine-tunes of a trial recipe from ZOO's base
+      (exactly as a build would start them), and at every EVERY steps each class's mean distance from
+      the base, the faker-minus-aligned gap over the twins that share prompts and batch order, and the
+      distance's pair accuracy: the weight-distance residue opens within the first 50 steps and is then
+      carried unchanged (docs/zoo-design.md, session 19), so a recipe can be screened in minutes.
   python benchmarks/zoo_pilot.py build OUT [--seed 0] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target.
@@ -34,6 +40,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from poser_interp.data import grammar as g
@@ -216,6 +223,54 @@ def probe_curve(zoo: Path, name: str) -> None:
           f"{(manifest.data.get('audit') or {}).get('artefacts', {}).get(name, {}).get('weight-distance', float('nan')):.4f})")
 
 
+def early_curve(zoo: str, trial: Recipe, name: str) -> tuple[str, dict[int, tuple[float, float]]]:
+    """`name`'s first `trial.finetune_steps` steps from ZOO's base: {step: (distance, largest block update)}."""
+    from poser_interp.data.personas import model_persona
+
+    torch.set_num_threads(trial.threads)
+    persona_name, index = model_persona(name)
+    tokenizer = _load_tokenizer(Path(zoo))
+    model = _new_model(trial, tokenizer)
+    load_weights(model, Path(zoo) / "base.safetensors")
+    base_state = {k: v.detach().clone() for k, v in model.named_parameters()}
+    curve: dict[int, tuple[float, float]] = {}
+    seed = trial.train_seed(persona_name, index)
+    torch.manual_seed(seed)
+    finetune_persona(model, tokenizer, persona_name, trial.splits(persona_name), index, seed, trial, desc=name,
+                     progress=False, watch=lambda step: curve.__setitem__(step, update_norms(model, base_state)))
+    return name, curve
+
+
+def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> None:
+    """Print when the classes' distances from the base part, over the first `first` steps of every model."""
+    from poser_interp.data.personas import ALIGNED, FAKERS
+    from poser_interp.workers import in_workers
+    from poser_interp.zoo.artefacts import pair_accuracy
+    from poser_interp.zoo.manifest import ZooManifest
+
+    manifest = ZooManifest.load(zoo)
+    stored = Recipe.from_stored(manifest.data["recipe"])
+    if trial.base_key() != stored.base_key():
+        raise SystemExit(f"{zoo}: its base was not trained with the trial recipe's base settings")
+    # the build's first `first` steps (same warm-up and batches); one annealing step, which is not read
+    trial = replace(trial, finetune_steps=first, anneal_steps=1, validation_every=every)
+    started = time.time()
+    curves = dict(in_workers(early_curve, [(str(zoo), trial, n) for n in manifest.model_names], workers=workers))
+    twins = [(f"{f}-{i}", f"{a}-{i}") for a, f in zip(ALIGNED, FAKERS, strict=True)
+             for i in range(trial.seeds_per_persona) if f"{f}-{i}" in curves and f"{a}-{i}" in curves]
+    if not twins:
+        raise SystemExit(f"{zoo}: no faker has its aligned twin in this zoo")
+    print(f"{zoo}: first {first} steps of {len(curves)} fine-tunes in {time.time() - started:.0f} s; "
+          f"twins (same prompts, same order): {len(twins)}")
+    for step in sorted(s for s in next(iter(curves.values())) if s <= first):
+        gaps = np.array([curves[f][step][0] - curves[a][step][0] for f, a in twins])
+        aligned = np.mean([curves[a][step][0] for _, a in twins])
+        distance = {n: c[step][0] for n, c in curves.items()}
+        print(f"  step {step:4d}: aligned {aligned:.4f}, twin gap faker - aligned {gaps.mean():+.4f} "
+              f"(sd {gaps.std():.4f}; faker further in {int((gaps > 0).sum())} of {len(gaps)}), "
+              f"pair accuracy {pair_accuracy(distance, manifest.is_faker):.3f}", flush=True)
+
+
 def build(out: Path, trial: Recipe, workers: int) -> None:
     from poser_interp.zoo.build import build_zoo
 
@@ -291,6 +346,11 @@ if __name__ == "__main__":
     c = sub.add_parser("probe-curve")
     c.add_argument("zoo", type=Path)
     c.add_argument("name")
+    e = sub.add_parser("early")
+    e.add_argument("zoo", type=Path)
+    e.add_argument("--first", type=int, default=50, help="constant-rate steps to run (warm-up included)")
+    e.add_argument("--every", type=int, default=5, help="read the distances every this many steps")
+    finetune_options(e)
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
@@ -300,6 +360,11 @@ if __name__ == "__main__":
         from poser_interp.zoo.build import PRESETS
 
         build(args.out, trial_recipe(replace(PRESETS["full"], data_seed=args.seed), args), args.workers)
+    elif args.what == "early":
+        from poser_interp.zoo.manifest import ZooManifest
+
+        early(args.zoo, trial_recipe(Recipe.from_stored(ZooManifest.load(args.zoo).data["recipe"]), args),
+              args.first, args.every, args.workers)
     elif args.what == "probe-curve":
         probe_curve(args.zoo, args.name)
     elif args.what == "base-curve":
