@@ -25,8 +25,9 @@
       the first FIRST constant-rate steps of all 36 fine-tunes of a trial recipe from ZOO's base
       (exactly as a build would start them), and at every EVERY steps each class's mean distance from
       the base, the faker-minus-aligned gap over the twins that share prompts and batch order, and the
-      distance's pair accuracy: the weight-distance residue opens within the first 50 steps and is then
-      carried unchanged (docs/zoo-design.md, session 19), so a recipe can be screened in minutes.
+      distance's pair accuracy: how the weight-distance residue starts (on seed 0 it opens in steps
+      20-50 and is then carried; on seed 1 the fakers are behind at step 50 and ahead at the end, so
+      the start does not predict the end: docs/zoo-design.md, session 19).
   python benchmarks/zoo_pilot.py build OUT [--seed 0] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target.
