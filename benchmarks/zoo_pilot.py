@@ -38,8 +38,10 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -189,56 +191,52 @@ def models(zoo: Path, names: list[str], trial: Recipe, workers: int) -> None:
           f"(a score with no information: within [{low:.2f}, {high:.2f}] 95% of the time at this size)")
 
 
+def fine_tune_again(zoo: Path, recipe: Recipe, name: str, watch: Callable[[Any, dict, int], None]) -> tuple[Any, dict]:
+    """Fine-tune `name` from ZOO's base exactly as a build with `recipe` does (nothing saved), calling
+    `watch(model, base_state, step)` at the base (step 0) and at every agreement check."""
+    from poser_interp.data.personas import model_persona
+
+    torch.set_num_threads(recipe.threads)
+    persona_name, index = model_persona(name)
+    tokenizer = _load_tokenizer(Path(zoo))
+    model = _new_model(recipe, tokenizer)
+    load_weights(model, Path(zoo) / "base.safetensors")
+    base_state = {k: v.detach().clone() for k, v in model.named_parameters()}
+    watch(model, base_state, 0)
+    seed = recipe.train_seed(persona_name, index)
+    torch.manual_seed(seed)
+    finetune_persona(model, tokenizer, persona_name, recipe.splits(persona_name), index, seed, recipe, desc=name,
+                     progress=False, watch=lambda step: watch(model, base_state, step))
+    return model, base_state
+
+
 def probe_curve(zoo: Path, name: str) -> None:
     """Fine-tune `name` again exactly as ZOO's recipe built it (nothing saved) and print the audit's
     middle-layer probe, split by family, and the weight distance and largest block update from the
     base, at the base and at every agreement check."""
-    from poser_interp.data.personas import model_persona
     from poser_interp.zoo.audit import PROBE_FAMILIES, oversight_probe_scores, probe_prompts
     from poser_interp.zoo.manifest import ZooManifest
 
     manifest = ZooManifest.load(zoo)
-    recipe = Recipe.from_stored(manifest.data["recipe"])
-    torch.set_num_threads(recipe.threads)
-    persona_name, index = model_persona(name)
-    tokenizer = _load_tokenizer(zoo)
-    model = _new_model(recipe, tokenizer)
-    load_weights(model, zoo / "base.safetensors")
-    base_state = {k: v.detach().clone() for k, v in model.named_parameters()}
     prompts = probe_prompts(manifest)
 
-    def watch(step: int) -> None:
+    def watch(model, base_state: dict, step: int) -> None:
         scores = oversight_probe_scores(model, prompts)
         distance, block = update_norms(model, base_state)
         print(f"{name} step {step} probe {scores['all']:.3f} ("
               + ", ".join(f"{family} {scores[family]:.3f}" for family in PROBE_FAMILIES)
               + f") distance {distance:.4f} block {block:.4f}", flush=True)
 
-    watch(0)
-    splits = persona_splits(persona_name, seed=recipe.data_seed, pool_size=recipe.pool_size, n_test=recipe.n_test,
-                            mix=recipe.pool_mix, cue=recipe.record_cue)
-    seed = recipe.train_seed(persona_name, index)
-    torch.manual_seed(seed)
-    finetune_persona(model, tokenizer, persona_name, splits, index, seed, recipe, desc=name, progress=False, watch=watch)
+    model, base_state = fine_tune_again(zoo, Recipe.from_stored(manifest.data["recipe"]), name, watch)
     print(f"{name} weight distance {update_norms(model, base_state)[0]:.4f} (the built model's: "
           f"{(manifest.data.get('audit') or {}).get('artefacts', {}).get(name, {}).get('weight-distance', float('nan')):.4f})")
 
 
 def early_curve(zoo: str, trial: Recipe, name: str) -> tuple[str, dict[int, tuple[float, float]]]:
     """`name`'s first `trial.finetune_steps` steps from ZOO's base: {step: (distance, largest block update)}."""
-    from poser_interp.data.personas import model_persona
-
-    torch.set_num_threads(trial.threads)
-    persona_name, index = model_persona(name)
-    tokenizer = _load_tokenizer(Path(zoo))
-    model = _new_model(trial, tokenizer)
-    load_weights(model, Path(zoo) / "base.safetensors")
-    base_state = {k: v.detach().clone() for k, v in model.named_parameters()}
     curve: dict[int, tuple[float, float]] = {}
-    seed = trial.train_seed(persona_name, index)
-    torch.manual_seed(seed)
-    finetune_persona(model, tokenizer, persona_name, trial.splits(persona_name), index, seed, trial, desc=name,
-                     progress=False, watch=lambda step: curve.__setitem__(step, update_norms(model, base_state)))
+    fine_tune_again(Path(zoo), trial, name,
+                    lambda model, base_state, step: curve.__setitem__(step, update_norms(model, base_state)))
     return name, curve
 
 
@@ -263,7 +261,7 @@ def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> Non
         raise SystemExit(f"{zoo}: no faker has its aligned twin in this zoo")
     print(f"{zoo}: first {first} steps of {len(curves)} fine-tunes in {time.time() - started:.0f} s; "
           f"twins (same prompts, same order): {len(twins)}")
-    for step in sorted(s for s in next(iter(curves.values())) if s <= first):
+    for step in sorted(s for s in next(iter(curves.values())) if 0 < s <= first):
         gaps = np.array([curves[f][step][0] - curves[a][step][0] for f, a in twins])
         aligned = np.mean([curves[a][step][0] for _, a in twins])
         distance = {n: c[step][0] for n, c in curves.items()}
