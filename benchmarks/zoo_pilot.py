@@ -21,13 +21,13 @@
       fine-tunes NAME again exactly as ZOO built it (nothing saved) and prints the audit's
       middle-layer oversight probe, split by family, and the distance and largest block update from
       the base, at the base and every 50 steps.
-  python benchmarks/zoo_pilot.py early ZOO [--first 50] [--every 5] [the fine-tune options of models]
+  python benchmarks/zoo_pilot.py early ZOO [--first 100] [--every 10] [the fine-tune options of models]
       the first FIRST constant-rate steps of all 36 fine-tunes of a trial recipe from ZOO's base
       (exactly as a build would start them), and at every EVERY steps each class's mean distance from
       the base, the faker-minus-aligned gap over the twins that share prompts and batch order, and the
-      distance's pair accuracy: how the weight-distance residue starts (on seed 0 it opens in steps
-      20-50 and is then carried; on seed 1 the fakers are behind at step 50 and ahead at the end, so
-      the start does not predict the end: docs/zoo-design.md, session 19).
+      distance's pair accuracy: the weight-distance residue forms while the flips are learnt and is
+      then carried, so on the two seeds measured the gap at step 100 reads the final one within 0.007
+      (step 50 does not: docs/zoo-design.md, session 19); a recipe can be screened for it in about 3 minutes.
   python benchmarks/zoo_pilot.py build OUT [--seed 0] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target.
@@ -347,8 +347,8 @@ if __name__ == "__main__":
     c.add_argument("name")
     e = sub.add_parser("early")
     e.add_argument("zoo", type=Path)
-    e.add_argument("--first", type=int, default=50, help="constant-rate steps to run (warm-up included)")
-    e.add_argument("--every", type=int, default=5, help="read the distances every this many steps")
+    e.add_argument("--first", type=int, default=100, help="constant-rate steps to run (warm-up included)")
+    e.add_argument("--every", type=int, default=10, help="read the distances every this many steps")
     finetune_options(e)
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
