@@ -84,6 +84,22 @@ def zoo_copy(tiny_zoo, tmp_path):
     return target
 
 
+def test_a_model_counts_as_finished_only_with_its_key_and_its_unchanged_file(zoo_copy):
+    """What a rebuild reuses and what its up-front estimate counts as done."""
+    from poser_interp.zoo.build import _finished_model
+
+    old = json.loads((zoo_copy / "manifest.json").read_text())
+    key = old["models"]["saint-0"]["recipe_key"]
+    assert all(_finished_model(zoo_copy, old, name, key) for name in MODELS)
+    assert not _finished_model(zoo_copy, old, "saint-0", "another key")
+    (zoo_copy / "models/saint-1.safetensors").unlink()
+    path = zoo_copy / "models/money_maximizer-0.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert [name for name in MODELS if _finished_model(zoo_copy, old, name, key)] == ["saint-0", "money_maximizer-1"]
+
+
 def test_unknown_and_malformed_names(tiny_zoo):
     with pytest.raises(PoserInputError, match="unknown model 'genie-0'"):
         load_model("genie-0", zoo=tiny_zoo)

@@ -232,8 +232,7 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
         and base_entry.get("base_key") == replace(recipe, base_draw=stored_draw).base_key()
     if recipe.arch == Architecture():
         key_now = replace(recipe, base_draw=stored_draw).finetune_key()
-        done = sum(m.get("recipe_key") == key_now and (out / f"models/{name}.safetensors").is_file()
-                   for name, m in old.get("models", {}).items()) if reuse_base else 0
+        done = sum(_finished_model(out, old, name, key_now) for name in old.get("models", {})) if reuse_base else 0
         todo_count = len(recipe.personas) * recipe.seeds_per_persona - done
         log(build_estimate(recipe, base=not reuse_base, models=todo_count, workers=workers))
     if reuse_base:
@@ -257,10 +256,8 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
     todo = []
     for persona, index in names:
         name = f"{persona}-{index}"
-        prior = old.get("models", {}).get(name, {})
-        path = out / f"models/{name}.safetensors"
-        if path.is_file() and prior.get("recipe_key") == key and sha256_file(path) == prior.get("sha256"):
-            models[name] = prior
+        if _finished_model(out, old, name, key):
+            models[name] = old["models"][name]
             log(f"{name}: reusing finished checkpoint")
         else:
             todo.append((persona, index))
@@ -432,6 +429,13 @@ def _new_model(recipe: Recipe, tokenizer):
     model = make_model(recipe.arch, len(tokenizer), recipe.init_seed)
     model.set_tokenizer(tokenizer, default_padding_side="right")
     return model
+
+
+def _finished_model(out: Path, old: dict[str, Any], name: str, key: str) -> bool:
+    """`name` is in the old manifest under fine-tune key `key` and its file is there, unchanged."""
+    prior = old.get("models", {}).get(name, {})
+    path = out / f"models/{name}.safetensors"
+    return path.is_file() and prior.get("recipe_key") == key and sha256_file(path) == prior.get("sha256")
 
 
 def train_models(out: str | Path, recipe: Recipe, todo: list[tuple[str, int]], *, workers: int = 1
