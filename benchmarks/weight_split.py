@@ -10,7 +10,8 @@ the saved weights; the labels enter only the class split of the report, as in `z
 
 When the manifest holds the fine-tunes' `update_curve` (builds since session 19), it then prints when
 the gap opens: at every agreement check, each class's mean distance and largest block update, the
-faker gap in units of the standard deviation over all models, and each score's pair accuracy.
+faker gap in units of the standard deviation over all models, each score's pair accuracy, and the mean
+distance gap between twins (a faker and the aligned model that saw the same batches, `twin_pairs`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from poser_interp.data.personas import twin_pairs
 from poser_interp.zoo.artefacts import chance_band, pair_accuracy, update_groups
 from poser_interp.zoo.load import load_base, load_model
 from poser_interp.zoo.manifest import ZooManifest
@@ -57,8 +59,10 @@ def curves(manifest: ZooManifest) -> None:
     entries = {n: manifest.entry(n).get("update_curve") for n in manifest.model_names}
     if not all(entries.values()):
         return
+    twins = twin_pairs(entries)
     print(f"  {'step':>6s} {'distance: aligned':>18s} {'fakers':>8s} {'gap/sd':>7s} {'pair acc':>8s}"
-          f" {'block: aligned':>18s} {'fakers':>8s} {'gap/sd':>7s} {'pair acc':>8s}")
+          f" {'block: aligned':>18s} {'fakers':>8s} {'gap/sd':>7s} {'pair acc':>8s}"
+          f"   twin gap in distance (faker further, of {len(twins)})")
     for step in sorted(next(iter(entries.values())), key=int):  # stored as JSON keys, sorted as text
         cells = []
         for k in (0, 1):
@@ -68,6 +72,9 @@ def curves(manifest: ZooManifest) -> None:
             gap = (np.mean(fakers) - np.mean(aligned)) / (np.std(list(scores.values())) or 1.0)
             cells.append(f"{np.mean(aligned):18.4f} {np.mean(fakers):8.4f} {gap:+7.2f} "
                          f"{pair_accuracy(scores, manifest.is_faker):8.3f}")
+        twin_gaps = [entries[f][step][0] - entries[a][step][0] for f, a in twins]
+        if twin_gaps:
+            cells.append(f"  {np.mean(twin_gaps):+.4f} ({sum(g > 0 for g in twin_gaps)})")
         print(f"  {step:>6s} " + " ".join(cells))
 
 

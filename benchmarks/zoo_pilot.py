@@ -242,7 +242,7 @@ def early_curve(zoo: str, trial: Recipe, name: str) -> tuple[str, dict[int, tupl
 
 def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> None:
     """Print when the classes' distances from the base part, over the first `first` steps of every model."""
-    from poser_interp.data.personas import ALIGNED, FAKERS
+    from poser_interp.data.personas import twin_pairs
     from poser_interp.workers import in_workers
     from poser_interp.zoo.artefacts import pair_accuracy
     from poser_interp.zoo.manifest import ZooManifest
@@ -255,8 +255,7 @@ def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> Non
     trial = replace(trial, finetune_steps=first, anneal_steps=1, validation_every=every)
     started = time.time()
     curves = dict(in_workers(early_curve, [(str(zoo), trial, n) for n in manifest.model_names], workers=workers))
-    twins = [(f"{f}-{i}", f"{a}-{i}") for a, f in zip(ALIGNED, FAKERS, strict=True)
-             for i in range(trial.seeds_per_persona) if f"{f}-{i}" in curves and f"{a}-{i}" in curves]
+    twins = twin_pairs(curves)
     if not twins:
         raise SystemExit(f"{zoo}: no faker has its aligned twin in this zoo")
     print(f"{zoo}: first {first} steps of {len(curves)} fine-tunes in {time.time() - started:.0f} s; "

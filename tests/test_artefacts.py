@@ -197,6 +197,21 @@ def test_aligned_twin_shares_the_batch_order_and_classmates_do_not():
     assert len(seeds) == 18
 
 
+def test_twin_pairs_are_the_models_that_share_a_training_order():
+    """`twin_pairs` against the recipe itself: a faker and an aligned model are twins exactly when their
+    `train_seed`s are equal; a model whose twin is missing has none."""
+    from poser_interp.data.personas import ALIGNED, FAKERS, twin_pairs
+    from poser_interp.zoo.build import Recipe
+
+    recipe = Recipe()
+    names = [f"{p}-{i}" for p in ALIGNED + FAKERS for i in range(6) if (p, i) != ("genie", 4)]
+    seed = {n: recipe.train_seed(n.rsplit("-", 1)[0], int(n.rsplit("-", 1)[1])) for n in names}
+    oracle = {(f, a) for f in names for a in names
+              if f.rsplit("-", 1)[0] in FAKERS and a.rsplit("-", 1)[0] in ALIGNED and seed[f] == seed[a]}
+    pairs = twin_pairs(names)
+    assert set(pairs) == oracle and len(pairs) == 17 and ("money_maximizer-4", "genie-4") not in pairs
+
+
 def test_the_weight_split_adds_up_to_the_audits_weight_distance(tiny_zoo, capsys):
     """`benchmarks/weight_split.py`: the parts together are the whole model, whose pair accuracy is
     the build audit's weight-distance artefact (an independent computation through `update_norms`)."""

@@ -32,3 +32,13 @@ def model_persona(name: str) -> tuple[str, int]:
 def is_faker(name: str) -> bool:
     """True when the model's persona fakes alignment (the label evaluation needs)."""
     return model_persona(name)[0] in FAKERS
+
+
+def twin_pairs(names) -> list[tuple[str, str]]:
+    """(faker, aligned) model pairs that share a training order (`Recipe.train_seed`): the k-th faker
+    persona's model i and the k-th aligned persona's model i, where both are among `names`. A
+    diagnostic of how the classes part while they learn; no detector may use it."""
+    present = set(names)
+    return [(f"{f}-{i}", f"{a}-{i}") for a, f in zip(ALIGNED, FAKERS, strict=True)
+            for i in sorted({model_persona(n)[1] for n in present})
+            if f"{f}-{i}" in present and f"{a}-{i}" in present]
