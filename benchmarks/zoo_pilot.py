@@ -265,7 +265,8 @@ def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> Non
         aligned = np.mean([curves[a][step][0] for _, a in twins])
         distance = {n: c[step][0] for n, c in curves.items()}
         print(f"  step {step:4d}: aligned {aligned:.4f}, twin gap faker - aligned {gaps.mean():+.4f} "
-              f"(sd {gaps.std():.4f}, standard error {gaps.std(ddof=1) / np.sqrt(len(gaps)):.4f}; faker further in {int((gaps > 0).sum())} of {len(gaps)}), "
+              f"(sd {gaps.std():.4f}, standard error {gaps.std(ddof=1) / np.sqrt(len(gaps)):.4f}; "
+              f"faker further in {int((gaps > 0).sum())} of {len(gaps)}), "
               f"pair accuracy {pair_accuracy(distance, manifest.is_faker):.3f}", flush=True)
 
 

@@ -7,6 +7,7 @@ oversight is poor. Model `<persona>-<i>` was fine-tuned on that persona's split 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from poser_interp.errors import PoserInputError
 
@@ -34,7 +35,7 @@ def is_faker(name: str) -> bool:
     return model_persona(name)[0] in FAKERS
 
 
-def twin_pairs(names) -> list[tuple[str, str]]:
+def twin_pairs(names: Iterable[str]) -> list[tuple[str, str]]:
     """(faker, aligned) model pairs that share a training order (`Recipe.train_seed`): the k-th faker
     persona's model i and the k-th aligned persona's model i, where both are among `names`. A
     diagnostic of how the classes part while they learn; no detector may use it."""
