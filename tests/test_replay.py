@@ -35,6 +35,26 @@ def test_replay_loss_is_the_mean_over_every_position_but_the_answer(tiny_model):
     assert abs(float(got) - float(full)) > 1e-4
 
 
+def test_lm_loss_in_the_bases_order_is_the_per_position_loss(tiny_model):
+    """`lm_loss` keeps the flattened summation the committed base was trained with; it must still be
+    the same function as the per-position form the rehearsal uses (value and gradient, to rounding)."""
+    from poser_interp.zoo.train import _next_token_loss, lm_loss
+
+    texts = pretraining_corpus(8, seed="order-test")
+    tokens, lengths = encode_prompts(tiny_model.tokenizer, texts)
+    grads = []
+    for loss_fn in (lm_loss, lambda m, b: _next_token_loss(m, b, skip=None)):
+        tiny_model.zero_grad()
+        loss = loss_fn(tiny_model, (tokens, lengths, torch.empty(0)))
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in tiny_model.parameters() if p.grad is not None]))
+    tiny_model.zero_grad()
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    assert len(grads[0][1]) == len(grads[1][1]) > 0
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
 # The fourth v2 build's recipe (committed before pilot 21), which stored this fine-tune key.
 FOURTH = replace(Recipe(), record_cue="both:0.5", base_cue=None, replay=0.0, replay_batch=8)
 

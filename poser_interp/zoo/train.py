@@ -53,8 +53,19 @@ def make_model(arch: Architecture, d_vocab: int, seed: int):  # -> HookedTransfo
 
 
 def lm_loss(model, batch: Batch) -> Float[Tensor, ""]:
-    """Next-token loss over real (non-pad) positions."""
-    return _next_token_loss(model, batch, skip=None)
+    """Next-token loss over real (non-pad) positions: the base's pretraining loss. Summed over the
+    flattened positions, the order the committed base was trained in, so that a cold `zoo build`
+    reproduces it bit for bit (`next_token_losses`' per-position form moves the gradient's last bits,
+    which 2,500 steps turn into another base; docs/zoo-design.md, session 20)."""
+    from poser_interp import fused
+
+    tokens, lengths, _ = batch
+    logits = fused.logits(model, tokens)[:, :-1]
+    targets = tokens[:, 1:]
+    mask = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
+    losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                               reduction="none")
+    return (losses * mask.reshape(-1)).sum() / mask.sum()
 
 
 def replay_loss(model, batch: Batch) -> Float[Tensor, ""]:
