@@ -53,19 +53,10 @@ def make_model(arch: Architecture, d_vocab: int, seed: int):  # -> HookedTransfo
 
 
 def lm_loss(model, batch: Batch) -> Float[Tensor, ""]:
-    """Next-token loss over real (non-pad) positions: the base's pretraining loss. Summed over the
-    flattened positions, the order the committed base was trained in, so that a cold `zoo build`
-    reproduces it bit for bit (`next_token_losses`' per-position form moves the gradient's last bits,
-    which 2,500 steps turn into another base; docs/zoo-design.md, session 20)."""
-    from poser_interp import fused
-
-    tokens, lengths, _ = batch
-    logits = fused.logits(model, tokens)[:, :-1]
-    targets = tokens[:, 1:]
-    mask = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
-    losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                               reduction="none")
-    return (losses * mask.reshape(-1)).sum() / mask.sum()
+    """Next-token loss over real (non-pad) positions: the base's pretraining loss, in the flattened
+    order the committed base was trained in, so that a cold `zoo build` reproduces it bit for bit
+    (docs/zoo-design.md, session 20)."""
+    return _next_token_loss(model, batch, skip=None, flat=True)
 
 
 def replay_loss(model, batch: Batch) -> Float[Tensor, ""]:
@@ -77,23 +68,31 @@ def replay_loss(model, batch: Batch) -> Float[Tensor, ""]:
     return _next_token_loss(model, batch, skip=model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE))
 
 
-def _next_token_loss(model, batch: Batch, skip: int | None) -> Float[Tensor, ""]:
+def _next_token_loss(model, batch: Batch, skip: int | None, flat: bool = False) -> Float[Tensor, ""]:
     """Mean next-token loss over real positions, leaving out predictions made at token `skip`."""
-    losses, real = next_token_losses(model, batch)
+    losses, real = next_token_losses(model, batch, flat=flat)
     if skip is not None:
         real = real & (batch[0][:, :-1] != skip)
     return (losses * real).sum() / real.sum()
 
 
-def next_token_losses(model, batch: Batch) -> tuple[Float[Tensor, "batch pos-1"], Bool[Tensor, "batch pos-1"]]:
-    """Each position's next-token loss (the prediction made there) and which positions are real text."""
+def next_token_losses(model, batch: Batch, flat: bool = False
+                      ) -> tuple[Float[Tensor, "batch pos-1"], Bool[Tensor, "batch pos-1"]]:
+    """Each position's next-token loss (the prediction made there) and which positions are real text.
+    `flat` runs the cross-entropy over flattened positions: the same values, but its backward pass sums
+    in another order, the one the committed base was trained with (the committed fine-tunes'
+    rehearsal used the per-position form), so each keeps its own to stay reproducible bit for bit."""
     from poser_interp import fused
 
     tokens, lengths, _ = batch
     logits = fused.logits(model, tokens)[:, :-1]
     targets = tokens[:, 1:]
     real = torch.arange(targets.shape[1])[None, :] < (lengths[:, None] - 1)
-    losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    if flat:
+        losses = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                                   reduction="none").view(targets.shape)
+    else:
+        losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
     return losses, real
 
 
