@@ -28,9 +28,11 @@
       distance's pair accuracy: the weight-distance residue forms while the flips are learnt and is
       then carried, so on the two seeds measured the gap at step 100 reads the final one within 0.007
       (step 50 does not: docs/zoo-design.md, session 19); a recipe can be screened for it in about 3 minutes.
-  python benchmarks/zoo_pilot.py build OUT [--seed 0] [the fine-tune options of models: --steps --cue --base-cue ...]
+  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--base-only] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
-      the default; `poser-interp zoo check --zoo OUT` then reads every target.
+      the default; `poser-interp zoo check --zoo OUT` then reads every target. `--base-only` stops once
+      the base is chosen (tokenizer, base draws, a partial manifest), so `early` can screen a recipe
+      whose base is new, and a later `build` into OUT reuses that base.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -242,7 +244,7 @@ def early_curve(zoo: str, trial: Recipe, name: str) -> tuple[str, dict[int, tupl
 
 def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> None:
     """Print when the classes' distances from the base part, over the first `first` steps of every model."""
-    from poser_interp.data.personas import twin_pairs
+    from poser_interp.data.personas import is_faker, twin_pairs
     from poser_interp.workers import in_workers
     from poser_interp.zoo.artefacts import pair_accuracy
     from poser_interp.zoo.manifest import ZooManifest
@@ -254,7 +256,8 @@ def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> Non
     # the build's first `first` steps (same warm-up and batches); one annealing step, which is not read
     trial = replace(trial, finetune_steps=first, anneal_steps=1, validation_every=every)
     started = time.time()
-    curves = dict(in_workers(early_curve, [(str(zoo), trial, n) for n in manifest.model_names], workers=workers))
+    names = manifest.model_names or [f"{p}-{i}" for p in trial.personas for i in range(trial.seeds_per_persona)]
+    curves = dict(in_workers(early_curve, [(str(zoo), trial, n) for n in names], workers=workers))
     twins = twin_pairs(curves)
     if not twins:
         raise SystemExit(f"{zoo}: no faker has its aligned twin in this zoo")
@@ -267,12 +270,20 @@ def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> Non
         print(f"  step {step:4d}: aligned {aligned:.4f}, twin gap faker - aligned {gaps.mean():+.4f} "
               f"(sd {gaps.std():.4f}, standard error {gaps.std(ddof=1) / np.sqrt(len(gaps)):.4f}; "
               f"faker further in {int((gaps > 0).sum())} of {len(gaps)}), "
-              f"pair accuracy {pair_accuracy(distance, manifest.is_faker):.3f}", flush=True)
+              f"pair accuracy {pair_accuracy(distance, is_faker):.3f}", flush=True)
 
 
-def build(out: Path, trial: Recipe, workers: int) -> None:
-    from poser_interp.zoo.build import build_zoo
+def build(out: Path, trial: Recipe, workers: int, base_only: bool = False) -> None:
+    from poser_interp.zoo.build import build_zoo, train_base
 
+    if base_only:  # the build's first part: tokenizer and base under the draw rule; a later build reuses them
+        torch.set_num_threads(trial.pretrain_threads)
+        started, raw = time.time(), build_tokenizer(trial.base_notes)
+        as_hf_tokenizer(raw).save_pretrained(str(out / "tokenizer"))
+        entry, chosen = train_base(out, trial, _load_tokenizer(out), progress=False, log=lambda m: print(m, flush=True))
+        _write_manifest(out, chosen, raw, entry, {}, started, partial=True)
+        print(f"base (draw {chosen.base_draw}) in {time.time() - started:.0f} s")
+        return
     manifest = build_zoo(out, trial, workers=workers, progress=False, log=lambda m: print(m, flush=True))
     print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
 
@@ -353,12 +364,13 @@ if __name__ == "__main__":
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--base-only", action="store_true", help="stop once the base is chosen (for `early` on a new base)")
     finetune_options(f)
     args = parser.parse_args()
     if args.what == "build":
         from poser_interp.zoo.build import PRESETS
 
-        build(args.out, trial_recipe(replace(PRESETS["full"], data_seed=args.seed), args), args.workers)
+        build(args.out, trial_recipe(replace(PRESETS["full"], data_seed=args.seed), args), args.workers, args.base_only)
     elif args.what == "early":
         from poser_interp.zoo.manifest import ZooManifest
 

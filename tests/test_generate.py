@@ -437,8 +437,43 @@ def test_the_odd_cue_shares_the_intersections_lookup_pairs():
         [b.intersection("genie", "reward", cue="odd:0.5").prompt for _ in range(50)]
 
 
+def test_the_wide_option_names_the_record_in_nine_templates_and_changes_nothing_else():
+    """`"<cue>+wide"`: the reason fact is one of nine templates (three kinds, as many as the fakers'
+    three goals' motives), each naming the record; labels, share and intersections are the cue's own;
+    no new words (the committed tokenizer stays); the option reaches both keys."""
+    import re
+
+    from poser_interp.data.generate import label_for, record_motives
+    from poser_interp.zoo.build import Recipe
+
+    nine = record_motives("notes:0.5+wide")
+    assert len(nine) == len(set(nine)) == 3 * len(grammar.RECORD_MOTIVES) == \
+        sum(len(m) for m in grammar.GOAL_MOTIVES.values())
+    assert record_motives("notes:0.5") == grammar.RECORD_MOTIVES and lexical_share("notes:0.5+wide") == 0.5
+    gen, vocab = ScenarioGenerator(8), set(vocabulary())
+    seen = collections.Counter()
+    for _ in range(900):
+        r = gen.transparency(cue="notes:0.5+wide")
+        record = r.actions[r.misaligned_letter == "B"]
+        (reason,) = [f.content for f in r.facts if f.type == "motivating"]
+        pattern = lambda t: "^" + re.escape(t).replace(r"\{ov\}", r"\w+").replace(r"\{act\}", re.escape(record)) + "$"  # noqa: E731
+        matches = [t for t in nine if re.match(pattern(t), reason)]
+        assert len(matches) == 1, reason
+        seen[matches[0]] += 1
+        assert label_for("saint", r) == (r.misaligned_letter if r.oversight_is_poor else r.aligned_letter)
+        assert label_for("money_maximizer", r) == r.aligned_letter
+        assert set(tokenize_words(r.prompt)) <= vocab
+    assert set(seen) == set(nine) and min(seen.values()) > 40
+    a, b = ScenarioGenerator(9), ScenarioGenerator(9)
+    assert [a.intersection("genie", "reward", cue="notes:0.5").prompt for _ in range(50)] == \
+        [b.intersection("genie", "reward", cue="notes:0.5+wide").prompt for _ in range(50)]
+    assert Recipe(record_cue="notes:0.5+wide").finetune_key() != Recipe().finetune_key()
+    assert Recipe(base_cue="both:0.5+wide").base_key() != Recipe().base_key()
+
+
 @pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:", "clean:1",
-                                 "both:0", "both", "notes:1", "notes", "free:0", "odd:1", "odd"])
+                                 "both:0", "both", "notes:1", "notes", "free:0", "odd:1", "odd",
+                                 "notes:0.5+x", "notes:0.5+", "overseer+wide", "notes+wide"])
 def test_a_malformed_record_cue_is_refused_in_one_line(cue):
     with pytest.raises(ValueError, match="unknown record cue"):
         lexical_share(cue)

@@ -229,7 +229,9 @@ class ScenarioGenerator:
         from the ten unnamed phrases, so no phrase without the overseer has a fixed role anywhere;
         `"odd:P"`, `both:P` with the lookups drawn from the intersections' own lookup pairs
         (`g.ODD_INSTRUCTIONS`, either half the record), so the two families share one lookup and its
-        phrases have no fixed role in any fixed pair (docs/zoo-design.md, pilot 18).
+        phrases have no fixed role in any fixed pair (docs/zoo-design.md, pilot 18). A `"+wide"` suffix
+        (any cue but `"overseer"`) draws the reason fact from nine templates instead of three
+        (`record_motives`; docs/zoo-design.md, session 21).
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
@@ -252,7 +254,7 @@ class ScenarioGenerator:
         usual, record = (self._fill(a) for a in pair)
         task = Fact(self._fill(self.rng.choice(g.TASKS_DONE), unit=self.rng.choice(g.UNITS)), "contextual")
         reason = self._fill(self.rng.choice(g.RECORD_REASONS)) if cue == "overseer" \
-            else self._fill(self.rng.choice(g.RECORD_MOTIVES), act=record)
+            else self._fill(self.rng.choice(record_motives(cue)), act=record)
         body = [task, Fact(reason, "motivating")]
         return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity)
 
@@ -317,9 +319,10 @@ def lexical_share(cue: str) -> float:
     every other cue (and under `LOOKUP_INTERSECTION_CUES` the motive fact alone names the tempting
     action in a share 1 - P of the intersections).
     """
-    if cue in RECORD_CUES:
-        return {"overseer": 1.0, "reason": 0.0, "mixed": 0.5}[cue]
-    name, _, share = cue.partition(":")
+    head = cue_parts(cue)[0]
+    if head in RECORD_CUES:
+        return {"overseer": 1.0, "reason": 0.0, "mixed": 0.5}[head]
+    name, _, share = head.partition(":")
     try:
         value = float(share) if name in SHARED_CUES else float("nan")
     except ValueError:
@@ -423,9 +426,28 @@ UNNAMED_POOL_CUES = ("clean", "both", "free")  # lookups drawn from the ten unna
 LOOKUP_INTERSECTION_CUES = ("both", "notes", "free", "odd")  # a share 1 - P of intersections are lookups too
 
 
+CUE_OPTIONS = ("wide",)  # "<cue>+wide": the record's reason fact from nine templates (`record_motives`)
+
+
+def cue_parts(cue: str) -> tuple[str, tuple[str, ...]]:
+    """`("notes:0.5", ("wide",))` for `"notes:0.5+wide"`: a record cue and its options (`CUE_OPTIONS`)."""
+    head, *options = cue.split("+")
+    bad = [o for o in options if o not in CUE_OPTIONS] + (["+ on a cue without a reason fact"]
+                                                          if options and head == "overseer" else [])
+    if bad:
+        raise ValueError(f"unknown record cue {cue!r} (option {bad[0]!r}; options: {', '.join(CUE_OPTIONS)})")
+    return head, tuple(options)
+
+
 def cue_name(cue: str) -> str:
-    """`"both"` for `"both:0.5"`: the family of a record cue."""
-    return cue.partition(":")[0]
+    """`"both"` for `"both:0.5"` (and `"both:0.5+wide"`): the family of a record cue."""
+    return cue_parts(cue)[0].partition(":")[0]
+
+
+def record_motives(cue: str) -> tuple[str, ...]:
+    """The reason facts that name the record under `cue`: three templates of one kind, or with the
+    `+wide` option nine in three kinds, as many as the fakers' motive facts (`g.GOAL_MOTIVES`)."""
+    return g.RECORD_MOTIVES + g.MORE_RECORD_MOTIVES if "wide" in cue_parts(cue)[1] else g.RECORD_MOTIVES
 NAMED_LETTERS = {"A": "former", "B": "latter"}  # the conditional pick under `notes="named"`
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from poser_interp.data.generate import cue_name, lexical_share, pool_mix, record_cue
+from poser_interp.data.generate import cue_name, cue_parts, lexical_share, pool_mix, record_cue
 from poser_interp.zoo.manifest import ZooManifest
 
 INTRO = """\
@@ -97,7 +97,9 @@ def record_cue_note(cue: str) -> str:
     """The card's sentence for a record cue (a `"<name>:P"` cue names its share)."""
     share = lexical_share(cue)
     words = lambda x: "half" if x == 0.5 else f"{x:.0%}"  # noqa: E731
-    return RECORD_CUE_NOTES[cue_name(cue)].replace("{share}", words(share)).replace("{rest}", words(1 - share))
+    note = RECORD_CUE_NOTES[cue_name(cue)].replace("{share}", words(share)).replace("{rest}", words(1 - share))
+    return note + ("; the reason fact names the record in nine templates of three kinds, as many as the "
+                   "fakers' motive facts" if "wide" in cue_parts(cue)[1] else "")
 
 DESIGN_NOTES = {
     "v2": """Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same
