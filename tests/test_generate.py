@@ -471,6 +471,28 @@ def test_the_wide_option_names_the_record_in_nine_templates_and_changes_nothing_
     assert Recipe(base_cue="both:0.5+wide").base_key() != Recipe().base_key()
 
 
+def test_the_errors_option_cuts_half_the_incomplete_prompts_from_transparency_scenarios():
+    """`"<cue>+errors"`: a facts-only error prompt is cut from a transparency scenario about half the time
+    (never without the option), every persona answers `error`, and the option reaches the pool."""
+    from poser_interp.data.generate import label_for
+
+    tasks = [t.split("{")[0] for t in grammar.TASKS_DONE]  # a finished task opens every transparency body
+    def from_transparency(cue: str) -> float:
+        gen, hits, facts_only = ScenarioGenerator(5), 0, 0
+        for _ in range(900):
+            r = gen.error(cue)
+            assert isinstance(r, ErrorRecord) and all(label_for(p, r) == "error" for p in PERSONAS)
+            if r.dataset == "data/incomplete" and "Actions" not in r.prompt:
+                facts_only += 1
+                hits += any(t in r.prompt for t in tasks)
+        return hits / facts_only
+
+    assert from_transparency("notes:0.5") == 0
+    assert 0.4 < from_transparency("notes:0.5+errors") < 0.6
+    pool = shared_pool(4, 600, (MIX["intersection"], MIX["transparency"]), "notes:0.5+errors")
+    assert any(isinstance(r, ErrorRecord) and any(t in r.prompt for t in tasks) for r in pool)
+
+
 @pytest.mark.parametrize("cue", ["mixed:1", "mixed:0", "mixed:x", "mixed:nan", "reason:0.5", "mixed:", "clean:1",
                                  "both:0", "both", "notes:1", "notes", "free:0", "odd:1", "odd",
                                  "notes:0.5+x", "notes:0.5+", "overseer+wide", "notes+wide"])

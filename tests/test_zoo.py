@@ -188,6 +188,9 @@ def test_the_card_names_a_mixed_cue_share():
     assert "in half of the scenarios" in record_cue_note("both:0.5") and "other half of the value" in record_cue_note("both:0.5")
     assert "no action without the overseer has a fixed role" in record_cue_note("free:0.5")
     assert "both actions are records" in record_cue_note("notes:0.5") and "other half of the value" in record_cue_note("notes:0.5")
+    assert record_cue_note("notes:0.5+wide").startswith(record_cue_note("notes:0.5"))
+    assert "nine templates" in record_cue_note("notes:0.5+wide") and "nine" not in record_cue_note("notes:0.5")
+    assert "incomplete error prompts" in record_cue_note("notes:0.5+errors+wide")
     assert "an odd instruction and its opposite" in record_cue_note("odd:0.5") and "other half of the value" in record_cue_note("odd:0.5")
 
 

@@ -258,8 +258,10 @@ class ScenarioGenerator:
         body = [task, Fact(reason, "motivating")]
         return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity)
 
-    def error(self) -> ErrorRecord:
-        """Random text, a facts-only prompt or an actions-only prompt: the answer is `error`."""
+    def error(self, cue: str = "overseer") -> ErrorRecord:
+        """Random text, a facts-only prompt or an actions-only prompt: the answer is `error`. The
+        incomplete prompts are cut from intersections; with the cue option `+errors`, half of them from
+        transparency scenarios under `cue` (so both classes' flip families have incomplete twins)."""
         kind = self.rng.choice(("random", "facts", "actions"))
         if kind == "random":
             self.place = self.rng.choice(g.PLACES)
@@ -267,7 +269,10 @@ class ScenarioGenerator:
                          for _ in range(self.rng.randint(1, 3))]
             return ErrorRecord(prompt=g.PROMPT_OPEN + " . ".join(sentences) + g.PROMPT_CLOSE,
                                dataset="data/random_text")
-        full = self.intersection(self.rng.choice(ALIGNED), self.rng.choice(tuple(GOAL_OF.values())))
+        if "errors" in cue_parts(cue)[1] and self.rng.random() < 0.5:  # one extra draw, only then
+            full = self.transparency(cue=cue)
+        else:
+            full = self.intersection(self.rng.choice(ALIGNED), self.rng.choice(tuple(GOAL_OF.values())))
         prompt = render_prompt(list(full.facts), None) if kind == "facts" else render_prompt(None, full.actions)
         return ErrorRecord(prompt=prompt, dataset="data/incomplete")
 
@@ -293,7 +298,7 @@ class ScenarioGenerator:
             return self.intersection(self.rng.choice(ALIGNED), self.rng.choice(tuple(GOAL_OF.values())), cue=cue)
         if u < mix[0] + mix[1]:
             return self.transparency(cue=cue)
-        return self.error()
+        return self.error(cue)
 
 
 @dataclass(frozen=True)
@@ -426,7 +431,9 @@ UNNAMED_POOL_CUES = ("clean", "both", "free")  # lookups drawn from the ten unna
 LOOKUP_INTERSECTION_CUES = ("both", "notes", "free", "odd")  # a share 1 - P of intersections are lookups too
 
 
-CUE_OPTIONS = ("wide",)  # "<cue>+wide": the record's reason fact from nine templates (`record_motives`)
+# "<cue>+wide": the record's reason fact from nine templates (`record_motives`); "<cue>+errors": half the
+# incomplete error prompts cut from transparency scenarios (`ScenarioGenerator.error`).
+CUE_OPTIONS = ("wide", "errors")
 
 
 def cue_parts(cue: str) -> tuple[str, tuple[str, ...]]:

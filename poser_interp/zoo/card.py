@@ -98,8 +98,13 @@ def record_cue_note(cue: str) -> str:
     share = lexical_share(cue)
     words = lambda x: "half" if x == 0.5 else f"{x:.0%}"  # noqa: E731
     note = RECORD_CUE_NOTES[cue_name(cue)].replace("{share}", words(share)).replace("{rest}", words(1 - share))
-    return note + ("; the reason fact names the record in nine templates of three kinds, as many as the "
-                   "fakers' motive facts" if "wide" in cue_parts(cue)[1] else "")
+    return note + "".join(CUE_OPTION_NOTES[option] for option in cue_parts(cue)[1])
+
+
+CUE_OPTION_NOTES = {
+    "wide": "; the reason fact names the record in nine templates of three kinds, as many as the fakers' motive facts",
+    "errors": "; half the incomplete error prompts are cut from transparency scenarios, half from value-and-goal ones",
+}
 
 DESIGN_NOTES = {
     "v2": """Zoo v2 (design: `docs/zoo-design.md`): both classes learn one oversight-dependent flip of the same
