@@ -28,11 +28,12 @@
       distance's pair accuracy: the weight-distance residue forms while the flips are learnt and is
       then carried, so on the two seeds measured the gap at step 100 reads the final one within 0.007
       (step 50 does not: docs/zoo-design.md, session 19); a recipe can be screened for it in about 3 minutes.
-  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--base-only] [the fine-tune options of models: --steps --cue --base-cue ...]
+  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--base-only] [--draw N] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target. `--base-only` stops once
       the base is chosen (tokenizer, base draws, a partial manifest), so `early` can screen a recipe
-      whose base is new, and a later `build` into OUT reuses that base.
+      whose base is new, and a later `build` into OUT reuses that base. `--draw N` starts the base-draw
+      rule at draw N: another base the same recipe could have drawn (the screens' base-to-base spread).
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -365,12 +366,14 @@ if __name__ == "__main__":
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--base-only", action="store_true", help="stop once the base is chosen (for `early` on a new base)")
+    f.add_argument("--draw", type=int, default=0, help="the first base draw to try (Recipe.base_draw; 0: the zoo's own)")
     finetune_options(f)
     args = parser.parse_args()
     if args.what == "build":
         from poser_interp.zoo.build import PRESETS
 
-        build(args.out, trial_recipe(replace(PRESETS["full"], data_seed=args.seed), args), args.workers, args.base_only)
+        build(args.out, trial_recipe(replace(PRESETS["full"], data_seed=args.seed, base_draw=args.draw), args),
+              args.workers, args.base_only)
     elif args.what == "early":
         from poser_interp.zoo.manifest import ZooManifest
 
