@@ -231,7 +231,8 @@ class ScenarioGenerator:
         (`g.ODD_INSTRUCTIONS`, either half the record), so the two families share one lookup and its
         phrases have no fixed role in any fixed pair (docs/zoo-design.md, pilot 18). A `"+wide"` suffix
         (any cue but `"overseer"`) draws the reason fact from nine templates instead of three
-        (`record_motives`; docs/zoo-design.md, session 21).
+        (`record_motives`; docs/zoo-design.md, session 21); `"+errors"` acts on the error records
+        (`error`).
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
@@ -455,6 +456,8 @@ def record_motives(cue: str) -> tuple[str, ...]:
     """The reason facts that name the record under `cue`: three templates of one kind, or with the
     `+wide` option nine in three kinds, as many as the fakers' motive facts (`g.GOAL_MOTIVES`)."""
     return g.RECORD_MOTIVES + g.MORE_RECORD_MOTIVES if "wide" in cue_parts(cue)[1] else g.RECORD_MOTIVES
+
+
 NAMED_LETTERS = {"A": "former", "B": "latter"}  # the conditional pick under `notes="named"`
 
 
