@@ -257,7 +257,7 @@ def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> Non
     # the build's first `first` steps (same warm-up and batches); one annealing step, which is not read
     trial = replace(trial, finetune_steps=first, anneal_steps=1, validation_every=every)
     started = time.time()
-    names = manifest.model_names or [f"{p}-{i}" for p in trial.personas for i in range(trial.seeds_per_persona)]
+    names = manifest.model_names or [f"{p}-{i}" for p, i in trial.slots]  # a base-only folder: the recipe's
     curves = dict(in_workers(early_curve, [(str(zoo), trial, n) for n in names], workers=workers))
     twins = twin_pairs(curves)
     if not twins:
@@ -275,18 +275,12 @@ def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> Non
 
 
 def build(out: Path, trial: Recipe, workers: int, base_only: bool = False) -> None:
-    from poser_interp.zoo.build import build_zoo, train_base
+    from poser_interp.zoo.build import build_zoo
 
-    if base_only:  # the build's first part: tokenizer and base under the draw rule; a later build reuses them
-        torch.set_num_threads(trial.pretrain_threads)
-        started, raw = time.time(), build_tokenizer(trial.base_notes)
-        as_hf_tokenizer(raw).save_pretrained(str(out / "tokenizer"))
-        entry, chosen = train_base(out, trial, _load_tokenizer(out), progress=False, log=lambda m: print(m, flush=True))
-        _write_manifest(out, chosen, raw, entry, {}, started, partial=True)
-        print(f"base (draw {chosen.base_draw}) in {time.time() - started:.0f} s")
-        return
-    manifest = build_zoo(out, trial, workers=workers, progress=False, log=lambda m: print(m, flush=True))
-    print(f"built {len(manifest['models'])} models in {manifest['build_seconds']:.0f} s")
+    manifest = build_zoo(out, trial, workers=workers, progress=False, log=lambda m: print(m, flush=True),
+                         base_only=base_only)
+    print(f"built {len(manifest['models'])} models and the base (draw {manifest['recipe']['base_draw']}) "
+          f"in {manifest['build_seconds']:.0f} s")
 
 
 def trial_recipe(start: Recipe, args: argparse.Namespace) -> Recipe:

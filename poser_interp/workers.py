@@ -56,7 +56,7 @@ def in_workers(fn: Callable[..., T], jobs: Sequence[tuple[Any, ...]], *, workers
         for future in as_completed([pool.submit(fn, *job) for job in jobs]):
             yield future.result()
     except BaseException:  # an error, Ctrl-C or a consumer that stopped early: do not wait for the rest
-        processes = list((pool._processes or {}).values())
+        processes = list((pool._processes or {}).values())  # private, but Python 3.11 has no terminate_workers()
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.kill()

@@ -341,6 +341,31 @@ def test_a_build_on_a_redrawn_base_records_the_draw_and_reuses_everything(tmp_pa
     assert sum("reusing finished checkpoint" in line for line in again) == 3, again
 
 
+def test_a_base_only_build_stops_at_the_base_and_a_later_build_goes_on_from_it(tmp_path, monkeypatch):
+    """`build_zoo(base_only=True)`: the base under the draw rule and a partial manifest, no fine-tune;
+    the full build into the same folder then trains the models on that base, without a base again."""
+    from poser_interp.zoo import audit
+    from poser_interp.zoo.build import build_zoo
+    from poser_interp.zoo.manifest import ZooManifest
+
+    probes = iter([0.2, 0.95])
+    monkeypatch.setattr(audit, "probe_entry", lambda model, prompts: {"oversight_probe": next(probes)})
+    monkeypatch.setattr("poser_interp.zoo.build.measure_audit", lambda out, progress=True: {"artefact_accuracy": {}})
+    recipe = replace(PRESETS["tiny"], personas=("saint", "money_maximizer"), seeds_per_persona=1,
+                     base_probe_min=0.9, base_draws=2, base_screen_at=None)
+    build_zoo(tmp_path, recipe, progress=False, log=lambda m: None, base_only=True)
+    stored = ZooManifest.load(tmp_path).data
+    assert stored["models"] == {} and not stored["complete"] and stored["recipe"]["base_draw"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.safetensors", "manifest.json", "tokenizer"]
+    base = (tmp_path / "base.safetensors").read_bytes()
+    logs: list[str] = []
+    build_zoo(tmp_path, recipe, progress=False, log=logs.append)  # the probe iterator is spent: no base trains
+    stored = ZooManifest.load(tmp_path).data
+    assert "base: reusing finished checkpoint" in logs and stored["complete"]
+    assert sorted(stored["models"]) == ["money_maximizer-0", "saint-0"] and stored["recipe"]["base_draw"] == 1
+    assert (tmp_path / "base.safetensors").read_bytes() == base
+
+
 @pytest.mark.parametrize("passes", [True, False])
 def test_a_base_built_before_the_rule_is_probed_when_the_zoo_is_built_again(tmp_path, monkeypatch, passes):
     """A zoo whose base was trained without the rule (no `draws_tried`): a rebuild probes that base

@@ -154,6 +154,11 @@ class Recipe:
             | ({"draw": self.base_draw, "init": self.init_seed} if self.base_draw else {})
         return hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:16]
 
+    @property
+    def slots(self) -> list[tuple[str, int]]:
+        """(persona, index) of every model the recipe builds, in build order."""
+        return [(p, i) for p in self.personas for i in range(self.seeds_per_persona)]
+
     def splits(self, persona: str) -> PersonaSplits:
         """`persona`'s training partitions and the shared test split under this recipe's pool."""
         return persona_splits(persona, seed=self.data_seed, pool_size=self.pool_size, n_test=self.n_test,
@@ -207,8 +212,10 @@ def _save_fp16(model, path: Path) -> str:
 
 
 def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bool = True,
-              log=print) -> dict[str, Any]:
-    """Build (or finish building) a zoo under `out`; returns the manifest dict.
+              log=print, base_only: bool = False) -> dict[str, Any]:
+    """Build (or finish building) a zoo under `out`; returns the manifest dict. `base_only` stops once
+    the base is chosen (tokenizer, base, a partial manifest), e.g. to screen a recipe on a new base;
+    a later build into `out` goes on from there.
 
     `workers` > 1 fine-tunes that many models at once, each in its own process with the recipe's
     thread count: on 2 cores two 1-thread trainings do about 1.45x the work of one 2-thread training
@@ -233,7 +240,7 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
     if recipe.arch == Architecture():
         key_now = replace(recipe, base_draw=stored_draw).finetune_key()
         done = sum(_finished_model(out, old, name, key_now) for name in old.get("models", {})) if reuse_base else 0
-        todo_count = len(recipe.personas) * recipe.seeds_per_persona - done
+        todo_count = 0 if base_only else len(recipe.slots) - done
         log(build_estimate(recipe, base=not reuse_base, models=todo_count, workers=workers))
     if reuse_base:
         recipe = replace(recipe, base_draw=stored_draw)
@@ -251,7 +258,7 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
 
     if recipe.design != "v2":
         raise PoserInputError(f"zoo design {recipe.design!r} cannot be rebuilt (only v2, docs/zoo-design.md)")
-    names = [(p, i) for p in recipe.personas for i in range(recipe.seeds_per_persona)]
+    names = recipe.slots
     models: dict[str, Any] = {}
     todo = []
     for persona, index in names:
@@ -261,6 +268,8 @@ def build_zoo(out: str | Path, recipe: Recipe, *, workers: int = 1, progress: bo
             log(f"{name}: reusing finished checkpoint")
         else:
             todo.append((persona, index))
+    if base_only:
+        return _write_manifest(out, recipe, raw_tok, base_entry, models, started, partial=True)
 
     def finished(entry: dict[str, Any]) -> None:
         name = f"{entry['persona']}-{entry['index']}"
