@@ -28,12 +28,13 @@
       distance's pair accuracy: the weight-distance residue forms while the flips are learnt and is
       then carried, so on the two seeds measured the gap at step 100 reads the final one within 0.007
       (step 50 does not: docs/zoo-design.md, session 19); a recipe can be screened for it in about 3 minutes.
-  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--base-only] [--draw N] [the fine-tune options of models: --steps --cue --base-cue ...]
+  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--base-only] [--draw N [--only-draw]] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target. `--base-only` stops once
       the base is chosen (tokenizer, base draws, a partial manifest), so `early` can screen a recipe
       whose base is new, and a later `build` into OUT reuses that base. `--draw N` starts the base-draw
       rule at draw N: another base the same recipe could have drawn (the screens' base-to-base spread).
+      `--only-draw` trains draw N alone, to the end, kept whatever its probe reads: an unselected sample.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -361,13 +362,18 @@ if __name__ == "__main__":
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--base-only", action="store_true", help="stop once the base is chosen (for `early` on a new base)")
     f.add_argument("--draw", type=int, default=0, help="the first base draw to try (Recipe.base_draw; 0: the zoo's own)")
+    f.add_argument("--only-draw", action="store_true",
+                   help="train draw --draw alone, to the end, whatever its probe reads (one unselected sample of "
+                        "the recipe's bases, for the base-to-base spread of the early screen)")
     finetune_options(f)
     args = parser.parse_args()
     if args.what == "build":
         from poser_interp.zoo.build import PRESETS
 
-        build(args.out, trial_recipe(replace(PRESETS["full"], data_seed=args.seed, base_draw=args.draw), args),
-              args.workers, args.base_only)
+        start = replace(PRESETS["full"], data_seed=args.seed, base_draw=args.draw)
+        if args.only_draw:
+            start = replace(start, base_draws=1, base_screen_at=None)
+        build(args.out, trial_recipe(start, args), args.workers, args.base_only)
     elif args.what == "early":
         from poser_interp.zoo.manifest import ZooManifest
 
