@@ -35,6 +35,9 @@
       whose base is new, and a later `build` into OUT reuses that base. `--draw N` starts the base-draw
       rule at draw N: another base the same recipe could have drawn (the screens' base-to-base spread).
       `--only-draw` trains draw N alone, to the end, kept whatever its probe reads: an unselected sample.
+  python benchmarks/zoo_pilot.py prior ZOO [--records 512]
+      what each model's training records ask of ZOO's base before any step (answer loss, mean-gradient
+      norm), as faker - aligned twin gaps: a base-only reading tried as a predictor of the step-100 gap.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -275,6 +278,45 @@ def early(zoo: Path, trial: Recipe, first: int, every: int, workers: int) -> Non
               f"pair accuracy {pair_accuracy(distance, is_faker):.3f}", flush=True)
 
 
+def prior(zoo: Path, records: int) -> None:
+    """What each model's training set asks of ZOO's base before any step: the base's answer loss on
+    the model's first `records` training records (its own labels) and the norm of their mean gradient
+    (trained parameters only); printed as faker - aligned twin gaps (session 22: neither predicts the
+    step-100 twin gap across bases)."""
+    from poser_interp.data.personas import twin_pairs
+    from poser_interp.finetune import answer_targets, soft_answer_loss
+    from poser_interp.readout import encode_prompts
+    from poser_interp.zoo.manifest import ZooManifest
+
+    manifest = ZooManifest.load(zoo)
+    recipe = Recipe.from_stored(manifest.data["recipe"])
+    tokenizer = _load_tokenizer(zoo)
+    model = _new_model(recipe, tokenizer)
+    load_weights(model, zoo / "base.safetensors")
+    model.eval()
+    params = [p for n, p in model.named_parameters() if not n.startswith(tuple(recipe.frozen))]
+    read: dict[str, tuple[float, float]] = {}
+    for persona_name, index in recipe.slots:
+        chosen = recipe.splits(persona_name).partitions[index][:records]
+        model.zero_grad()
+        total = 0.0
+        for start in range(0, len(chosen), 64):
+            part = chosen[start : start + 64]
+            tokens, lengths = encode_prompts(tokenizer, [r.prompt for r in part])
+            targets = answer_targets(tokenizer, [r.response for r in part], recipe.target_confidence)
+            loss = soft_answer_loss(model, (tokens, lengths, targets)) * len(part) / len(chosen)
+            loss.backward()
+            total += loss.item()
+        norm = torch.sqrt(sum((p.grad**2).sum() for p in params if p.grad is not None)).item()
+        read[f"{persona_name}-{index}"] = (total, norm)
+    twins = twin_pairs(read)
+    for k, what in enumerate(("answer loss", "mean-gradient norm")):
+        gaps = np.array([read[f][k] - read[a][k] for f, a in twins])
+        aligned = np.mean([read[a][k] for _, a in twins])
+        print(f"{zoo}: base's {what} on the training records, aligned {aligned:.4f}, twin gap faker - aligned "
+              f"{gaps.mean():+.4f} (faker higher in {int((gaps > 0).sum())} of {len(gaps)})", flush=True)
+
+
 def build(out: Path, trial: Recipe, workers: int, base_only: bool = False) -> None:
     from poser_interp.zoo.build import build_zoo
 
@@ -357,6 +399,9 @@ if __name__ == "__main__":
     e.add_argument("--first", type=int, default=100, help="constant-rate steps to run (warm-up included)")
     e.add_argument("--every", type=int, default=10, help="read the distances every this many steps")
     finetune_options(e)
+    pr = sub.add_parser("prior")
+    pr.add_argument("zoo", type=Path)
+    pr.add_argument("--records", type=int, default=512, help="training records per model")
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
@@ -374,6 +419,8 @@ if __name__ == "__main__":
         if args.only_draw:
             start = replace(start, base_draws=1, base_screen_at=None)
         build(args.out, trial_recipe(start, args), args.workers, args.base_only)
+    elif args.what == "prior":
+        prior(args.zoo, args.records)
     elif args.what == "early":
         from poser_interp.zoo.manifest import ZooManifest
 
