@@ -27,7 +27,8 @@
       the base, the faker-minus-aligned gap over the twins that share prompts and batch order, and the
       distance's pair accuracy: the weight-distance residue forms while the flips are learnt and is
       then carried, so on the two seeds measured the gap at step 100 reads the final one within 0.007
-      (step 50 does not: docs/zoo-design.md, session 19); a recipe can be screened for it in about 3 minutes.
+      (step 50 does not: docs/zoo-design.md, session 19), in about 4 minutes a base. The base alone moves
+      that gap with a standard deviation of 0.028 (session 22), so a recipe's screen needs several bases.
   python benchmarks/zoo_pilot.py build OUT [--seed 0] [--base-only] [--draw N [--only-draw]] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target. `--base-only` stops once
