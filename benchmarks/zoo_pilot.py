@@ -172,7 +172,7 @@ def models(zoo: Path, names: list[str], trial: Recipe, workers: int) -> None:
     from poser_interp.zoo.tokenizer import build_tokenizer
 
     old = json.loads((zoo / "manifest.json").read_text())
-    recipe = replace(trial, data_seed=int(old["recipe"]["data_seed"]))
+    recipe = replace(trial, data_seed=int(old["recipe"]["data_seed"]), base_draw=int(old["recipe"].get("base_draw", 0)))
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
         raise SystemExit(f"{zoo}: its base is not this recipe's (base_key {base_entry.get('base_key')})")
