@@ -27,8 +27,9 @@
       the base, the faker-minus-aligned gap over the twins that share prompts and batch order, and the
       distance's pair accuracy: the weight-distance residue forms while the flips are learnt and is
       then carried, so on the two seeds measured the gap at step 100 reads the final one within 0.007
-      (step 50 does not: docs/zoo-design.md, session 19), in about 4 minutes a base. The base alone moves
-      that gap with a standard deviation of 0.028 (session 22), so a recipe's screen needs several bases.
+      (step 50 does not: docs/zoo-design.md, session 19), in about 4 minutes a base. Session 22: the base
+      alone moves the step-100 gap (sd 0.028), and on one base the end reversed it (-0.040 at step 100,
+      +0.041 at the end), so step 100 sees only the early part of the lead; screen late, on several bases.
   python benchmarks/zoo_pilot.py build OUT [--seed 0] [--base-only] [--draw N [--only-draw]] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target. `--base-only` stops once
