@@ -25,8 +25,8 @@
       the first FIRST constant-rate steps of all 36 fine-tunes of a trial recipe from ZOO's base
       (exactly as a build would start them), and at every EVERY steps each class's mean distance from
       the base, the faker-minus-aligned gap over the twins that share prompts and batch order, and the
-      distance's pair accuracy: the weight-distance residue forms while the flips are learnt and is
-      then carried, so on the two seeds measured the gap at step 100 reads the final one within 0.007
+      distance's pair accuracy. On the committed seeds 0 and 1 the residue formed while the flips were
+      learnt and was then carried, so the gap at step 100 read the final one within 0.007
       (step 50 does not: docs/zoo-design.md, session 19), in about 4 minutes a base. Session 22: the base
       alone moves the step-100 gap (sd 0.028), and on one base the end reversed it (-0.040 at step 100,
       +0.041 at the end), so step 100 sees only the early part of the lead; screen late, on several bases.
