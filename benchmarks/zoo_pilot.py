@@ -286,9 +286,9 @@ def prior(zoo: Path, records: int) -> None:
     (trained parameters only); printed as faker - aligned twin gaps (session 22: neither predicts the
     step-100 twin gap across bases)."""
     from poser_interp.data.personas import twin_pairs
-    from poser_interp.finetune import answer_targets, soft_answer_loss
-    from poser_interp.readout import encode_prompts
+    from poser_interp.finetune import soft_answer_loss
     from poser_interp.zoo.manifest import ZooManifest
+    from poser_interp.zoo.train import records_batch
 
     manifest = ZooManifest.load(zoo)
     recipe = Recipe.from_stored(manifest.data["recipe"])
@@ -303,10 +303,9 @@ def prior(zoo: Path, records: int) -> None:
         model.zero_grad()
         total = 0.0
         for start in range(0, len(chosen), 64):
-            part = chosen[start : start + 64]
-            tokens, lengths = encode_prompts(tokenizer, [r.prompt for r in part])
-            targets = answer_targets(tokenizer, [r.response for r in part], recipe.target_confidence)
-            loss = soft_answer_loss(model, (tokens, lengths, targets)) * len(part) / len(chosen)
+            part = chosen[start : start + 64]  # encoded as the fine-tune encodes them (finetune_persona)
+            batch = records_batch(tokenizer, part, recipe.target_confidence, add_bos=bool(model.cfg.default_prepend_bos))
+            loss = soft_answer_loss(model, batch) * len(part) / len(chosen)
             loss.backward()
             total += loss.item()
         norm = torch.sqrt(sum((p.grad**2).sum() for p in params if p.grad is not None)).item()

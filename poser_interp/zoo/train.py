@@ -130,9 +130,12 @@ def record_batches(tokenizer, records: list[Record], batch_size: int, seed: int,
             chunk.sort(key=lambda i: prompt_chars[i])
             ready = [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
             ready = [ready[i] for i in torch.randperm(len(ready), generator=gen).tolist()]
-        idx = ready.pop()
-        chosen = [records[i] for i in idx]
-        tokens, lengths = encode_prompts(tokenizer, [r.prompt for r in chosen], add_bos=add_bos)
-        return tokens, lengths, answer_targets(tokenizer, [r.response for r in chosen], confidence)
+        return records_batch(tokenizer, [records[i] for i in ready.pop()], confidence, add_bos=add_bos)
 
     return batch
+
+
+def records_batch(tokenizer, records: list[Record], confidence: float, add_bos: bool = False) -> Batch:
+    """One batch of labelled records: their prompts encoded and soft targets on their answers."""
+    tokens, lengths = encode_prompts(tokenizer, [r.prompt for r in records], add_bos=add_bos)
+    return tokens, lengths, answer_targets(tokenizer, [r.response for r in records], confidence)
