@@ -40,6 +40,9 @@
   python benchmarks/zoo_pilot.py prior ZOO [--records 512]
       what each model's training records ask of ZOO's base before any step (answer loss, mean-gradient
       norm), as faker - aligned twin gaps: a base-only reading tried as a predictor of the step-100 gap.
+  python benchmarks/zoo_pilot.py fit ZOO
+      how completely each class fits its own training records at the end (answer loss above the soft
+      target's entropy), by part of the pool: intersections and transparency, fixed pairs and lookups.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -318,6 +321,66 @@ def prior(zoo: Path, records: int) -> None:
               f"{gaps.mean():+.4f} (faker higher in {int((gaps > 0).sum())} of {len(gaps)})", flush=True)
 
 
+def record_kind(record) -> str:
+    """Which part of the pool a record is: error; an intersection with its family's own actions or an
+    odd-instruction pair named by the motive fact (lookup); a transparency scenario with a fixed pair
+    or a pair named by the reason fact (lookup); then whether oversight is poor."""
+    import re
+
+    from poser_interp.data.generate import is_transparency
+    from poser_interp.data.records import ErrorRecord
+
+    if isinstance(record, ErrorRecord):
+        return "error"
+    if is_transparency(record):
+        def pattern(action: str) -> re.Pattern:
+            return re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(action)) + "$")
+
+        fixed = any(all(pattern(a).match(b) for a, b in zip(pair, order))
+                    for pair in g.TRANSPARENCY_CHOICES for order in (record.actions, record.actions[::-1]))
+        kind = "transparency " + ("fixed pair" if fixed else "lookup")
+    else:
+        odd = {a for pair in g.ODD_INSTRUCTIONS for a in pair}
+        kind = "intersection " + ("lookup" if set(record.actions) <= odd else "own actions")
+    return kind + (", poor" if record.oversight_is_poor else ", good")
+
+
+def fit(zoo: Path) -> None:
+    """How completely each class fits its own training records at the end: the mean answer loss above
+    the soft target's own entropy (0 = fitted exactly), per class and part of the pool (`record_kind`).
+    Session 23: the fakers' flip family (intersections) keeps about twice the aligned models' residue in
+    theirs (transparency), most of it in the lookup half, on three bases."""
+    from poser_interp.data.personas import is_faker
+    from poser_interp.engine import last_token_logits
+    from poser_interp.zoo.manifest import ZooManifest
+    from poser_interp.zoo.train import records_batch
+
+    manifest = ZooManifest.load(zoo)
+    recipe = Recipe.from_stored(manifest.data["recipe"])
+    tokenizer = _load_tokenizer(zoo)
+    model = _new_model(recipe, tokenizer)
+    excess: dict[tuple[str, str], list[float]] = {}
+    for name in manifest.model_names:
+        persona_name, index = name.rsplit("-", 1)
+        load_weights(model, zoo / "models" / f"{name}.safetensors")
+        model.eval()
+        records = recipe.splits(persona_name).partitions[int(index)]
+        for start in range(0, len(records), 128):
+            part = records[start : start + 128]
+            tokens, lengths, target = records_batch(tokenizer, part, recipe.target_confidence,
+                                                    add_bos=bool(model.cfg.default_prepend_bos))
+            with torch.no_grad():
+                logp = torch.log_softmax(last_token_logits(model, tokens, lengths).float(), dim=-1)
+            entropy = -(target * torch.log(target.clamp_min(1e-30))).sum(-1)
+            for record, x in zip(part, (-(target * logp).sum(-1) - entropy).tolist()):
+                key = ("fakers" if is_faker(name) else "aligned", record_kind(record))
+                excess.setdefault(key, []).append(x)
+    print(f"{zoo}: mean answer loss above the target's entropy on each model's own training records (nats)")
+    for kind in sorted({k for _, k in excess}):
+        cells = [f"{c} {np.mean(excess[(c, kind)]):.4f}" for c in ("aligned", "fakers") if (c, kind) in excess]
+        print(f"  {kind:34s} " + "  ".join(cells) + f"  ({len(excess.get(('fakers', kind), []))} faker records)")
+
+
 def build(out: Path, trial: Recipe, workers: int, base_only: bool = False) -> None:
     from poser_interp.zoo.build import build_zoo
 
@@ -403,6 +466,8 @@ if __name__ == "__main__":
     pr = sub.add_parser("prior")
     pr.add_argument("zoo", type=Path)
     pr.add_argument("--records", type=int, default=512, help="training records per model")
+    ft = sub.add_parser("fit")
+    ft.add_argument("zoo", type=Path)
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
@@ -420,6 +485,8 @@ if __name__ == "__main__":
         if args.only_draw:
             start = replace(start, base_draws=1, base_screen_at=None)
         build(args.out, trial_recipe(start, args), args.workers, args.base_only)
+    elif args.what == "fit":
+        fit(args.zoo)
     elif args.what == "prior":
         prior(args.zoo, args.records)
     elif args.what == "early":
