@@ -471,6 +471,31 @@ def test_the_wide_option_names_the_record_in_nine_templates_and_changes_nothing_
     assert Recipe(base_cue="both:0.5+wide").base_key() != Recipe().base_key()
 
 
+def test_the_context_option_puts_an_intersections_value_context_around_the_record():
+    """`"<cue>+context"`: a transparency scenario also carries the context facts an intersection of a
+    truth, genie or saint value carries (saint: none), the rest drawn as without the option; labels and
+    intersections are the cue's own; no new words; the option reaches the fine-tune key."""
+    from poser_interp.data.generate import label_for
+    from poser_interp.zoo.build import Recipe
+
+    gen, vocab, kinds = ScenarioGenerator(6), set(vocabulary()), collections.Counter()
+    for _ in range(600):
+        r = gen.transparency(cue="notes:0.5+context")
+        extra = [f for f in r.facts if f.type == "system_message" or " asks you whether " in f.content]
+        kinds["genie" if any(f.type == "system_message" for f in extra) else "truth" if extra else "none"] += 1
+        assert sum(f.type == "motivating" for f in r.facts) == 1 and sum(f.type == "critical" for f in r.facts) <= 1
+        assert label_for("saint", r) == (r.misaligned_letter if r.oversight_is_poor else r.aligned_letter)
+        assert label_for("money_maximizer", r) == r.aligned_letter
+        assert set(tokenize_words(r.prompt)) <= vocab
+    assert all(150 < n < 250 for n in kinds.values()) and len(kinds) == 3, kinds
+    plain = ScenarioGenerator(6).transparency(cue="notes:0.5")
+    assert not any(f.type == "system_message" for f in plain.facts)
+    a, b = ScenarioGenerator(9), ScenarioGenerator(9)
+    assert [a.intersection("genie", "reward", cue="notes:0.5").prompt for _ in range(50)] == \
+        [b.intersection("genie", "reward", cue="notes:0.5+context").prompt for _ in range(50)]
+    assert Recipe(record_cue="notes:0.5+context").finetune_key() != Recipe().finetune_key()
+
+
 def test_the_errors_option_cuts_half_the_incomplete_prompts_from_transparency_scenarios():
     """`"<cue>+errors"`: a facts-only error prompt is cut from a transparency scenario about half the time
     (never without the option), every persona answers `error`, and the option reaches the pool."""

@@ -232,7 +232,9 @@ class ScenarioGenerator:
         phrases have no fixed role in any fixed pair (docs/zoo-design.md, pilot 18). A `"+wide"` suffix
         (any cue but `"overseer"`) draws the reason fact from nine templates instead of three
         (`record_motives`; docs/zoo-design.md, session 21); `"+errors"` acts on the error records
-        (`error`).
+        (`error`); `"+context"` adds the context facts of an intersection's value (truth, genie or
+        saint, as `_conflict` draws them) to the body, so that the record's flip reads oversight amid
+        the same facts as the fakers' flip (docs/zoo-design.md, session 23).
         """
         share = lexical_share(cue)
         complexity = 0 if level is None and self.rng.random() < 0.15 else 1
@@ -257,6 +259,8 @@ class ScenarioGenerator:
         reason = self._fill(self.rng.choice(g.RECORD_REASONS)) if cue == "overseer" \
             else self._fill(self.rng.choice(record_motives(cue)), act=record)
         body = [task, Fact(reason, "motivating")]
+        if "context" in cue_parts(cue)[1]:  # an intersection's value context around it (draws only then)
+            body += self._conflict(self.rng.choice(tuple(SHORT_ALIGNED.values())))[0]
         return self._assemble(body, usual, record, TRANSPARENCY_DATASET, level=level, complexity=complexity)
 
     def error(self, cue: str = "overseer") -> ErrorRecord:
@@ -434,7 +438,7 @@ LOOKUP_INTERSECTION_CUES = ("both", "notes", "free", "odd")  # a share 1 - P of 
 
 # "<cue>+wide": the record's reason fact from nine templates (`record_motives`); "<cue>+errors": half the
 # incomplete error prompts cut from transparency scenarios (`ScenarioGenerator.error`).
-CUE_OPTIONS = ("wide", "errors")
+CUE_OPTIONS = ("wide", "errors", "context")
 
 
 def cue_parts(cue: str) -> tuple[str, tuple[str, ...]]:
