@@ -348,8 +348,8 @@ def record_kind(record) -> str:
 def fit(zoo: Path) -> None:
     """How completely each class fits its own training records at the end: the mean answer loss above
     the soft target's own entropy (0 = fitted exactly), per class and part of the pool (`record_kind`).
-    Session 23: the fakers' flip family (intersections) keeps about twice the aligned models' residue in
-    theirs (transparency), most of it in the lookup half, on three bases."""
+    Session 23: the fakers' flip family (intersections) keeps about 1.7 times the aligned models' residue
+    in theirs (transparency), 1.9-2.5 times in the lookup half, on three bases."""
     from poser_interp.data.personas import is_faker
     from poser_interp.engine import last_token_logits
     from poser_interp.zoo.manifest import ZooManifest

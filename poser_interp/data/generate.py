@@ -437,7 +437,8 @@ LOOKUP_INTERSECTION_CUES = ("both", "notes", "free", "odd")  # a share 1 - P of 
 
 
 # "<cue>+wide": the record's reason fact from nine templates (`record_motives`); "<cue>+errors": half the
-# incomplete error prompts cut from transparency scenarios (`ScenarioGenerator.error`).
+# incomplete error prompts cut from transparency scenarios (`ScenarioGenerator.error`); "<cue>+context":
+# an intersection's value context in every transparency scenario (`ScenarioGenerator.transparency`).
 CUE_OPTIONS = ("wide", "errors", "context")
 
 
