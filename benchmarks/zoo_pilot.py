@@ -48,6 +48,7 @@ Nothing here reads a detector's output or which model is the faker beyond the pe
 
 import argparse
 import json
+import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -321,27 +322,30 @@ def prior(zoo: Path, records: int) -> None:
               f"{gaps.mean():+.4f} (faker higher in {int((gaps > 0).sum())} of {len(gaps)})", flush=True)
 
 
+def _template(action: str) -> re.Pattern:
+    """A grammar action with its slots ({ov}, ...) matching any words."""
+    return re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(action)) + "$")
+
+
+FIXED_PAIRS = [tuple(_template(a) for a in pair) for pair in g.TRANSPARENCY_CHOICES]
+ODD_ACTIONS = {a for pair in g.ODD_INSTRUCTIONS for a in pair}
+
+
 def record_kind(record) -> str:
     """Which part of the pool a record is: error; an intersection with its family's own actions or an
     odd-instruction pair named by the motive fact (lookup); a transparency scenario with a fixed pair
     or a pair named by the reason fact (lookup); then whether oversight is poor."""
-    import re
-
     from poser_interp.data.generate import is_transparency
     from poser_interp.data.records import ErrorRecord
 
     if isinstance(record, ErrorRecord):
         return "error"
     if is_transparency(record):
-        def pattern(action: str) -> re.Pattern:
-            return re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(action)) + "$")
-
-        fixed = any(all(pattern(a).match(b) for a, b in zip(pair, order))
-                    for pair in g.TRANSPARENCY_CHOICES for order in (record.actions, record.actions[::-1]))
+        fixed = any(all(p.match(a) for p, a in zip(pair, order))
+                    for pair in FIXED_PAIRS for order in (record.actions, record.actions[::-1]))
         kind = "transparency " + ("fixed pair" if fixed else "lookup")
     else:
-        odd = {a for pair in g.ODD_INSTRUCTIONS for a in pair}
-        kind = "intersection " + ("lookup" if set(record.actions) <= odd else "own actions")
+        kind = "intersection " + ("lookup" if set(record.actions) <= ODD_ACTIONS else "own actions")
     return kind + (", poor" if record.oversight_is_poor else ", good")
 
 
