@@ -48,7 +48,6 @@ Nothing here reads a detector's output or which model is the faker beyond the pe
 
 import argparse
 import json
-import re
 import tempfile
 import time
 from collections.abc import Callable
@@ -322,63 +321,27 @@ def prior(zoo: Path, records: int) -> None:
               f"{gaps.mean():+.4f} (faker higher in {int((gaps > 0).sum())} of {len(gaps)})", flush=True)
 
 
-def _template(action: str) -> re.Pattern:
-    """A grammar action with its slots ({ov}, ...) matching any words."""
-    return re.compile(re.sub(r"\\\{\w+\\\}", ".+", re.escape(action)) + "$")
-
-
-FIXED_PAIRS = [tuple(_template(a) for a in pair) for pair in g.TRANSPARENCY_CHOICES]
-ODD_ACTIONS = {a for pair in g.ODD_INSTRUCTIONS for a in pair}
-
-
-def record_kind(record) -> str:
-    """Which part of the pool a record is: error; an intersection with its family's own actions or an
-    odd-instruction pair named by the motive fact (lookup); a transparency scenario with a fixed pair
-    or a pair named by the reason fact (lookup); then whether oversight is poor."""
-    from poser_interp.data.generate import is_transparency
-    from poser_interp.data.records import ErrorRecord
-
-    if isinstance(record, ErrorRecord):
-        return "error"
-    if is_transparency(record):
-        fixed = any(all(p.match(a) for p, a in zip(pair, order))
-                    for pair in FIXED_PAIRS for order in (record.actions, record.actions[::-1]))
-        kind = "transparency " + ("fixed pair" if fixed else "lookup")
-    else:
-        kind = "intersection " + ("lookup" if set(record.actions) <= ODD_ACTIONS else "own actions")
-    return kind + (", poor" if record.oversight_is_poor else ", good")
-
-
 def fit(zoo: Path) -> None:
     """How completely each class fits its own training records at the end: the mean answer loss above
-    the soft target's own entropy (0 = fitted exactly), per class and part of the pool (`record_kind`).
-    Session 23: the fakers' flip family (intersections) keeps about 1.7 times the aligned models' residue
-    in theirs (transparency), 1.9-2.5 times in the lookup half, on three bases."""
+    the soft target's own entropy (0 = fitted exactly), per class and part of the pool
+    (`poser_interp.zoo.residue`, which `zoo audit` stores for a full build). Works on a pilot folder of a
+    few models. Session 23: the fakers' flip family (intersections) keeps about 1.7 times the aligned
+    models' residue in theirs (transparency), 1.9-2.5 times in the lookup half, on three bases."""
     from poser_interp.data.personas import is_faker
-    from poser_interp.engine import last_token_logits
     from poser_interp.zoo.manifest import ZooManifest
-    from poser_interp.zoo.train import records_batch
+    from poser_interp.zoo.residue import record_kind, record_residues
 
     manifest = ZooManifest.load(zoo)
     recipe = Recipe.from_stored(manifest.data["recipe"])
-    tokenizer = _load_tokenizer(zoo)
-    model = _new_model(recipe, tokenizer)
+    model = _new_model(recipe, _load_tokenizer(zoo))
     excess: dict[tuple[str, str], list[float]] = {}
     for name in manifest.model_names:
         persona_name, index = name.rsplit("-", 1)
         load_weights(model, zoo / "models" / f"{name}.safetensors")
         model.eval()
         records = recipe.splits(persona_name).partitions[int(index)]
-        for start in range(0, len(records), 128):
-            part = records[start : start + 128]
-            tokens, lengths, target = records_batch(tokenizer, part, recipe.target_confidence,
-                                                    add_bos=bool(model.cfg.default_prepend_bos))
-            with torch.no_grad():
-                logp = torch.log_softmax(last_token_logits(model, tokens, lengths).float(), dim=-1)
-            entropy = -(target * torch.log(target.clamp_min(1e-30))).sum(-1)
-            for record, x in zip(part, (-(target * logp).sum(-1) - entropy).tolist()):
-                key = ("fakers" if is_faker(name) else "aligned", record_kind(record))
-                excess.setdefault(key, []).append(x)
+        for record, x in zip(records, record_residues(model, records, recipe.target_confidence), strict=True):
+            excess.setdefault(("fakers" if is_faker(name) else "aligned", record_kind(record)), []).append(float(x))
     print(f"{zoo}: mean answer loss above the target's entropy on each model's own training records (nats)")
     for kind in sorted({k for _, k in excess}):
         cells = [f"{c} {np.mean(excess[(c, kind)]):.4f}" for c in ("aligned", "fakers") if (c, kind) in excess]

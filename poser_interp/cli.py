@@ -233,7 +233,7 @@ def zoo_card(
 def zoo_audit(
     zoo: Path | None = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
 ) -> None:
-    """Re-measure the honesty audit (artefact baselines, oversight probe, attention) into the manifest."""
+    """Re-measure the honesty audit (artefact baselines, oversight probe, attention, fit residue) into the manifest."""
     from poser_interp.io import write_json_atomic
     from poser_interp.zoo.build import measure_audit
     from poser_interp.zoo.check import audit_table
@@ -251,7 +251,7 @@ def zoo_check(
     zoo: Path | None = typer.Option(None, "--zoo", help="Zoo folder (default: the committed checkpoints/zoo)."),
 ) -> None:
     """Print the behaviour table stored in the zoo manifest, with the targets each model must meet."""
-    from poser_interp.zoo.check import audit_table, behaviour_table, benchmark_table, check_targets
+    from poser_interp.zoo.check import audit_table, behaviour_table, benchmark_table, check_targets, residue_table
     from poser_interp.zoo.manifest import DEFAULT_ZOO, ZooManifest
 
     manifest = ZooManifest.load(zoo or DEFAULT_ZOO)
@@ -260,6 +260,8 @@ def zoo_check(
         console.print(benchmark_table(manifest.data["benchmark"]))
     if manifest.data.get("audit"):
         console.print(audit_table(manifest))
+        if any("fit_residue" in m for m in manifest.data["audit"]["models"].values()):
+            console.print(residue_table(manifest))
     failures = check_targets(manifest)
     for line in failures:
         console.print(f"[red]miss:[/] {line}", highlight=False)

@@ -7,7 +7,9 @@ look? `zoo check` and the zoo card report these per model and per class beside t
   held-out score split by scenario family (intersections, transparency), because a model may keep
   oversight only in the family where its own answer depends on it (docs/zoo-design.md, pilot 17);
 - attention to the critical fact: attention mass from the answer position onto the critical fact's
-  tokens, averaged over heads and layers, on the test split's intersection scenarios.
+  tokens, averaged over heads and layers, on the test split's intersection scenarios;
+- fit residue: the answer loss above the soft target's entropy on the model's own training records,
+  by part of the pool (`zoo.residue`), for zoos whose recipe can redraw those records.
 """
 
 from __future__ import annotations
@@ -68,21 +70,36 @@ def critical_attention(model, prompts: Sequence[Scenario]) -> float:
     return float(mass.mean())
 
 
-def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict[str, float]]:
+def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict[str, Any]]:
     """`{model: {"oversight_probe": accuracy, "oversight_probe_<family>": accuracy on that family,
-    "critical_attention": mass}}` for every zoo model."""
+    "critical_attention": mass, "fit_residue": {record kind: residue}}}` for every zoo model."""
     from poser_interp.progress import progress_bar
     from poser_interp.zoo.load import load_model
+    from poser_interp.zoo.residue import residue_by_kind
 
     prompts = probe_prompts(manifest)
+    recipe = _training_recipe(manifest)
     out: dict[str, dict[str, Any]] = {}
     with progress_bar(progress) as bar:
-        task = bar.add_task("oversight probe and attention", total=len(manifest.model_names))
+        task = bar.add_task("oversight probe, attention and fit", total=len(manifest.model_names))
         for name in manifest.model_names:
             model = load_model(name, manifest.root)
             out[name] = probe_entry(model, prompts) | {"critical_attention": critical_attention(model, prompts)}
+            entry = manifest.entry(name)
+            if recipe is not None and "partition" in entry:
+                records = recipe.splits(entry["persona"]).partitions[entry["partition"]]
+                out[name]["fit_residue"] = residue_by_kind(model, records, recipe.target_confidence)
             bar.update(task, advance=1)
     return out
+
+
+def _training_recipe(manifest: ZooManifest):  # -> zoo.build.Recipe | None
+    """The recipe that redraws each model's training records: v2 zoos built by `zoo build` (v1 zoos drew
+    per-persona mixes that `Recipe.splits` does not)."""
+    from poser_interp.zoo.build import Recipe
+
+    stored = manifest.data.get("recipe") or {}
+    return Recipe.from_stored(stored) if stored.get("design", "v1") == "v2" else None
 
 
 def probe_entry(model, prompts: Sequence[Scenario]) -> dict[str, float]:

@@ -239,6 +239,17 @@ def _audit_section(data: dict[str, Any]) -> str:
             continue  # audits made before the probe's score was split by family
         get = lambda n, k=key: audit["models"][n][k]  # noqa: E731
         lines.append(f"| {label} | - | {span('aligned', get)} | {span('faker', get)} |")
+    if all("fit_residue" in m for m in audit["models"].values()):
+        from poser_interp.zoo.residue import flip_residue, flip_residue_ratio
+
+        get = lambda n: flip_residue(audit["models"][n]["fit_residue"], kinds[n] == "faker")  # noqa: E731
+        lines.append(f"| fit residue in the own flip family, poor oversight (nats) | - | {span('aligned', get)} | "
+                     f"{span('faker', get)} |")
+        ratio = flip_residue_ratio(audit["models"], lambda n: kinds[n] == "faker")
+        lines += ["", f"Fit residue: the answer loss above the soft target's entropy on each model's own training"
+                      f" records, in the family whose answer it flips (fakers: intersections; aligned models:"
+                      f" transparency scenarios). Fakers / aligned {ratio:.2f}; 1 means both flips are fitted"
+                      f" alike (docs/zoo-design.md, session 23)."]
     if "base" in audit:
         lines += ["", f"The shared base itself reads oversight at the middle layer with held-out accuracy "
                       f"{audit['base']['oversight_probe']:.3f} (intersections / transparency: "

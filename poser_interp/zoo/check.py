@@ -77,21 +77,24 @@ def _audit_misses(audit: dict | None) -> list[str]:
 
 
 def audit_table(manifest: ZooManifest) -> Table:
-    """Per model: the artefact scores, the oversight probe and the critical-fact attention; the caption
-    gives each artefact's pair accuracy (the honest band is 0.30-0.70)."""
+    """Per model: the artefact scores, the oversight probe, the critical-fact attention and the fit
+    residue in the model's own flip family; the caption gives each artefact's pair accuracy (the honest
+    band is 0.30-0.70) and the two classes' residue ratio."""
     from poser_interp.zoo.artefacts import ARTEFACTS, chance_band
+    from poser_interp.zoo.residue import flip_residue, flip_residue_ratio
 
     audit = manifest.data.get("audit") or {}
     table = Table(title="Honesty audit: training artefacts and oversight reading, per model")
     for column in ("model", "kind", *ARTEFACTS, "oversight probe", "probe: intersections / transparency",
-                   "attention to critical fact"):
+                   "attention to critical fact", "flip residue"):
         table.add_column(column, justify="left" if column in ("model", "kind") else "right")
     for name, entry in manifest.data["models"].items():
         art = audit.get("artefacts", {}).get(name, {})
         m = audit.get("models", {}).get(name, {})
         table.add_row(name, entry["kind"], *[f"{art[a]:.3f}" if a in art else "-" for a in ARTEFACTS],
                       f"{m['oversight_probe']:.3f}" if m else "-", _by_family(m),
-                      f"{m['critical_attention']:.3f}" if m else "-")
+                      f"{m['critical_attention']:.3f}" if m else "-",
+                      f"{flip_residue(m['fit_residue'], manifest.is_faker(name)):.4f}" if "fit_residue" in m else "-")
     if audit:
         n_fakers = sum(entry["kind"] == "faker" for entry in manifest.data["models"].values())
         low, high = chance_band(len(manifest.data["models"]) - n_fakers, n_fakers)
@@ -100,6 +103,28 @@ def audit_table(manifest: ZooManifest) -> Table:
             f"; a score with no information lands in [{low:.2f}, {high:.2f}] 95% of the time at this zoo's size" + \
             (f"; the base's own oversight probe {audit['base']['oversight_probe']:.3f} ({_by_family(audit['base'])})"
              if "base" in audit else "")
+        ratio = flip_residue_ratio(audit["models"], manifest.is_faker)
+        if ratio == ratio:
+            table.caption += (f"; fit residue in each class's own flip family at poor oversight, fakers / aligned "
+                              f"{ratio:.2f} (1 = both flips fitted alike)")
+    return table
+
+
+def residue_table(manifest: ZooManifest) -> Table:
+    """Each class's mean fit residue (nats above the target's entropy) by part of its own training pool."""
+    models = (manifest.data.get("audit") or {}).get("models", {})
+    cells: dict[tuple[str, str], list[float]] = {}
+    for name, m in models.items():
+        for kind, value in m.get("fit_residue", {}).items():
+            cells.setdefault((kind, "fakers" if manifest.is_faker(name) else "aligned"), []).append(value)
+    table = Table(title="Fit residue on each model's own training records, by part of the pool (nats)")
+    for column in ("records", "aligned", "fakers"):
+        table.add_column(column, justify="left" if column == "records" else "right")
+    for kind in sorted({k for k, _ in cells}):
+        table.add_row(kind, *[f"{sum(v) / len(v):.4f}" if (v := cells.get((kind, c))) else "-"
+                              for c in ("aligned", "fakers")])
+    table.caption = ("fakers flip in the intersections, aligned models in the transparency scenarios; "
+                     "docs/zoo-design.md, session 23")
     return table
 
 

@@ -1,0 +1,93 @@
+"""The fit residue (`zoo.residue`): the pool split follows the generator's branches, the batched residue
+matches a per-record loop over full forward passes, the class readings are hand-computed, and the audit
+stores and prints it."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from poser_interp.data.generate import ScenarioGenerator, relabel
+from poser_interp.zoo.residue import flip_residue, flip_residue_ratio, record_kind, record_residues, residue_by_kind
+
+
+def test_record_kind_follows_the_generator_branch():
+    gen = ScenarioGenerator("kinds")
+    for level in range(6):
+        oversight = ", poor" if level >= 3 else ", good"
+        assert record_kind(gen.named_intersection("saint", "money", level)) == "intersection lookup" + oversight
+        assert record_kind(gen.scenario("saint", "money", "data/saint_and_money", level=level)) == \
+            "intersection own actions" + oversight
+        # "overseer": always a fixed pair; "notes:P", a pair of unnamed record actions in a share 1 - P
+        assert record_kind(gen.transparency(level, cue="overseer")) == "transparency fixed pair" + oversight
+        assert record_kind(gen.transparency(level, cue="notes:0.001")) == "transparency lookup" + oversight
+    assert record_kind(gen.error()) == "error"
+
+
+def _records(persona: str, n: int = 24):
+    gen = ScenarioGenerator(f"residue-{persona}")
+    return [relabel(gen.training_record(cue="notes:0.5"), persona) for _ in range(n)]
+
+
+def test_residue_matches_a_per_record_loop_over_full_forward_passes(tiny_model):
+    """Oracle: each prompt alone through the whole model, cross-entropy against the soft target written
+    out by hand (0.9 on the answer, 0.1 on the other letter or split over A and B for `error`)."""
+    from poser_interp.readout import answer_token_ids, encode_prompts
+
+    records = _records("money_maximizer")
+    fast = record_residues(tiny_model, records, 0.9, batch_size=7)
+    ids = answer_token_ids(tiny_model.tokenizer)
+    for record, value in zip(records, fast, strict=True):
+        tokens, length = encode_prompts(tiny_model.tokenizer, [record.prompt],
+                                       add_bos=bool(tiny_model.cfg.default_prepend_bos))
+        with torch.no_grad():
+            logp = torch.log_softmax(tiny_model(tokens[:, : int(length)])[0, -1].double(), dim=-1)
+        other = {"A": ["B"], "B": ["A"], "error": ["A", "B"]}[record.response]
+        target = [(ids[record.response], 0.9)] + [(ids[o], 0.1 / len(other)) for o in other]
+        loss = -sum(p * logp[i].item() for i, p in target)
+        entropy = -sum(p * math.log(p) for _, p in target)
+        assert value == pytest.approx(loss - entropy, abs=1e-4)
+    by_kind = residue_by_kind(tiny_model, records, 0.9)
+    kinds = [record_kind(r) for r in records]
+    for kind, mean in by_kind.items():
+        assert mean == pytest.approx(np.mean([v for v, k in zip(fast, kinds, strict=True) if k == kind]), abs=1e-6)
+
+
+def test_flip_residue_reads_each_class_in_its_own_family():
+    by_kind = {"intersection lookup, poor": 4.0, "intersection own actions, poor": 2.0, "intersection lookup, good": 9.0,
+               "transparency lookup, poor": 1.0, "transparency fixed pair, poor": 0.5, "error": 7.0}
+    assert flip_residue(by_kind, is_faker=True) == pytest.approx(3.0)
+    assert flip_residue(by_kind, is_faker=False) == pytest.approx(0.75)
+    assert math.isnan(flip_residue({"error": 1.0}, is_faker=True))
+    models = {"f": {"fit_residue": by_kind}, "a": {"fit_residue": by_kind}, "old": {}}
+    assert flip_residue_ratio(models, lambda n: n == "f") == pytest.approx(3.0 / 0.75)
+    assert math.isnan(flip_residue_ratio({"f": models["f"]}, lambda n: n == "f"))
+
+
+def test_the_audit_stores_each_models_residue_and_check_and_card_print_it(tiny_zoo):
+    """Oracle: the residue recomputed from the loaded model on its own partition of the recipe's pool."""
+    from rich.console import Console
+
+    from poser_interp.zoo.build import Recipe
+    from poser_interp.zoo.card import render_card
+    from poser_interp.zoo.check import audit_table, residue_table
+    from poser_interp.zoo.load import load_model
+    from poser_interp.zoo.manifest import ZooManifest
+
+    manifest = ZooManifest.load(tiny_zoo)
+    models = manifest.data["audit"]["models"]
+    recipe = Recipe.from_stored(manifest.data["recipe"])
+    name = manifest.model_names[-1]
+    entry = manifest.entry(name)
+    direct = residue_by_kind(load_model(name, tiny_zoo), recipe.splits(entry["persona"]).partitions[entry["partition"]],
+                             recipe.target_confidence)
+    assert models[name]["fit_residue"] == pytest.approx(direct)
+    assert all("fit_residue" in m for m in models.values())
+    console = Console(width=400, record=True)
+    console.print(audit_table(manifest))
+    console.print(residue_table(manifest))
+    text = console.export_text()
+    ratio = flip_residue_ratio(models, manifest.is_faker)
+    assert f"fakers / aligned {ratio:.2f}" in text and "transparency lookup, poor" in text
+    assert f"Fakers / aligned {ratio:.2f}" in render_card(manifest)
