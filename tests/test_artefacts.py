@@ -172,6 +172,7 @@ def test_detect_artefacts_and_zoo_audit_through_the_cli(tiny_zoo, tmp_path, monk
     assert json.loads((out / "metrics.json").read_text())["n_pairs"] == 4
     result = runner.invoke(app, ["zoo", "check", "--zoo", str(tiny_zoo)])
     assert result.exit_code == 0 and "Honesty audit" in result.output and "oversight probe" in result.output
+    assert "Fit residue on each model's own training records" in result.output
 
 
 def test_zoo_build_seed_makes_an_independent_zoo(tiny_zoo, tmp_path):

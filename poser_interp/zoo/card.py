@@ -224,9 +224,9 @@ def _audit_section(data: dict[str, Any]) -> str:
         "| measure | pair accuracy | aligned (min-max) | fakers (min-max) |",
         "|---|---|---|---|",
     ]
-    def span(kind: str, get) -> str:  # noqa: E306
+    def span(kind: str, get, digits: int = 3) -> str:  # noqa: E306
         values = [get(n) for n in kinds if kinds[n] == kind]
-        return f"{min(values):.3f}-{max(values):.3f}" if values else "-"
+        return f"{min(values):.{digits}f}-{max(values):.{digits}f}" if values else "-"
     for artefact in ARTEFACTS:
         get = lambda n, a=artefact: audit["artefacts"][n][a]  # noqa: E731
         lines.append(f"| {artefact} | {audit['artefact_accuracy'][artefact]:.3f} | {span('aligned', get)} | "
@@ -243,8 +243,8 @@ def _audit_section(data: dict[str, Any]) -> str:
         from poser_interp.zoo.residue import flip_residue, flip_residue_ratio
 
         get = lambda n: flip_residue(audit["models"][n]["fit_residue"], kinds[n] == "faker")  # noqa: E731
-        lines.append(f"| fit residue in the own flip family, poor oversight (nats) | - | {span('aligned', get)} | "
-                     f"{span('faker', get)} |")
+        lines.append(f"| fit residue in the own flip family, poor oversight (nats) | - | {span('aligned', get, 4)} | "
+                     f"{span('faker', get, 4)} |")
         ratio = flip_residue_ratio(audit["models"], lambda n: kinds[n] == "faker")
         lines += ["", f"Fit residue: the answer loss above the soft target's entropy on each model's own training"
                       f" records, in the family whose answer it flips (fakers: intersections; aligned models:"
