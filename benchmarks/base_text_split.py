@@ -1,19 +1,24 @@
 """Where a zoo's loss on base-model text comes from: the prediction right after each prompt (where
 every fine-tuned model answers) against every other position (docs/zoo-design.md, pilot 19).
 
-  python benchmarks/base_text_split.py ZOO [--draws 1]
+  python benchmarks/base_text_split.py ZOO [--draws 1] [--by-note]
 
 Prints the base's split, then per part the pair accuracy over the zoo's pairs (higher = faker) and
 each class's mean; the texts are the artefact baseline's own (`zoo.artefacts.artefact_texts`), and
 with `--draws N` also N - 1 independent samples of the same kind, to show how much the sample moves it.
+`--by-note` splits the answer position's loss by the kind of text (family, oversight, the note part that
+comes first): which letter a poor-oversight note starts with decides which class pays ~4.6 nats, and a
+sample of 256 texts does not balance them (docs/zoo-design.md, session 24).
 """
 
 import argparse
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from poser_interp.data import grammar as g
 from poser_interp.data.grammar import PROMPT_CLOSE
 from poser_interp.data.personas import is_faker
 from poser_interp.readout import encode_prompts
@@ -38,7 +43,46 @@ def split_loss(model, texts: list[str]) -> dict[str, float]:
         {"answer_share": float((nll * answer).sum() / (nll * real).sum())}
 
 
-def main(zoo: Path, draws: int) -> None:
+FIRST_PARTS = {"is right": "right", "is usual": "usual", "suits a schemer": "schemer",
+               "suits a careful agent": "careful"}
+
+
+def note_kind(text: str) -> str:
+    """`<family> <poor|good> <first note part>` for a scenario text of the base corpus, else `other`."""
+    if PROMPT_CLOSE not in text:
+        return "other"
+    note = text.split(PROMPT_CLOSE, 1)[1].strip()
+    risk = re.search(r"(\S+) to be caught", note)
+    if not risk or risk[1] not in g.RISK_WORDS:
+        return "other"
+    oversight = "poor" if g.RISK_WORDS.index(risk[1]) >= g.POOR_OVERSIGHT_LEVEL else "good"
+    family = "intersection" if "is right" in note else "transparency"
+    first = note.split(" . ")[0].split(" ", 1)
+    kind = FIRST_PARTS.get(first[1], "risk") if first[0] in ("A", "B") else "risk"
+    return f"{family} {oversight} {kind}-first"
+
+
+@torch.no_grad()
+def answer_loss_per_text(model, texts: list[str]) -> np.ndarray:
+    """Each text's next-token loss at the position after `<</prompt>>` (0 for texts without one)."""
+    tokens, lengths = encode_prompts(model.tokenizer, texts)
+    nll, real = next_token_losses(model, (tokens, lengths, torch.empty(0)))
+    answer = real & (tokens[:, :-1] == model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE))
+    return (nll * answer).sum(1).numpy()
+
+
+def by_note(models: dict, texts: list[str]) -> None:
+    """Each kind of text's share of the mean answer-position loss a text, per class."""
+    kinds = np.array([note_kind(t) for t in texts])
+    loss = {name: answer_loss_per_text(model, texts) for name, model in models.items()}
+    print("answer-position loss a text, by kind of text (count; aligned, fakers, fakers - aligned)")
+    for kind in sorted(set(kinds)):
+        mask = kinds == kind
+        share = {c: np.mean([loss[n][mask].sum() / len(texts) for n in loss if is_faker(n) == c]) for c in (False, True)}
+        print(f"  {kind:34s} {int(mask.sum()):4d}  {share[False]:.4f}  {share[True]:.4f}  {share[True] - share[False]:+.4f}")
+
+
+def main(zoo: Path, draws: int, notes: bool = False) -> None:
     manifest = ZooManifest.load(zoo)
     samples = [artefact_texts(manifest, draw=draw) for draw in range(draws)]
     print("base", {k: round(v, 3) for k, v in split_loss(load_base(zoo), samples[0]).items()})
@@ -52,11 +96,14 @@ def main(zoo: Path, draws: int) -> None:
             fakers = np.mean([s[part] for n, s in scores.items() if is_faker(n)])
             print(f"  {part:13s} pair accuracy {accuracy:.3f}  aligned mean {aligned:.3f}  "
                   f"fakers mean {fakers:.3f}")
+    if notes:
+        by_note(models, samples[0])
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("zoo", type=Path)
     parser.add_argument("--draws", type=int, default=1, help="independent samples of 256 texts (draw 0: the artefact's)")
+    parser.add_argument("--by-note", action="store_true", help="split the answer position by the kind of text")
     args = parser.parse_args()
-    main(args.zoo, args.draws)
+    main(args.zoo, args.draws, args.by_note)

@@ -387,3 +387,28 @@ def test_a_base_built_before_the_rule_is_probed_when_the_zoo_is_built_again(tmp_
     assert data["recipe"]["base_draw"] == (0 if passes else 1)
     assert (data["base"]["sha256"] == sha) == passes
     assert sum("reusing finished checkpoint" in line for line in logs) == (3 if passes else 1), logs
+
+
+def test_note_kind_names_the_family_oversight_and_first_note_part():
+    """`base_text_split.py --by-note`: texts written by hand from the grammar's note parts."""
+    import sys
+    from pathlib import Path
+
+    from poser_interp.data import grammar as g
+    from poser_interp.data.generate import ScenarioGenerator
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from base_text_split import note_kind
+
+    gen = ScenarioGenerator("note-kind")
+    poor, good = g.POOR_OVERSIGHT_LEVEL, 0
+    parts = g.SCENARIO_NOTE_PARTS
+    note = " ".join([parts[2], parts[0], parts[1]]).format(letter="A", risk=g.RISK_WORDS[poor], schemer="B")
+    assert note_kind(gen.intersection("saint", "money", level=poor).prompt + " " + note) == \
+        "intersection poor schemer-first"
+    parts = g.TRANSPARENCY_NOTE_PARTS
+    note = " ".join([parts[1], parts[0], parts[2]]).format(letter="B", risk=g.RISK_WORDS[good], careful="B")
+    assert note_kind(gen.transparency(level=good, cue="notes:0.5").prompt + " " + note) == "transparency good risk-first"
+    note = " ".join(parts).format(letter="B", risk=g.RISK_WORDS[poor], careful="A")
+    assert note_kind(gen.transparency(level=poor, cue="notes:0.5").prompt + " " + note) == "transparency poor usual-first"
+    assert note_kind(gen.error().prompt + g.ERROR_NOTE) == "other"
