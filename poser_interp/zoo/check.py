@@ -3,6 +3,8 @@ and the honesty audit (artefact baselines near chance, every model reads oversig
 
 from __future__ import annotations
 
+import math
+
 from rich.table import Table
 
 from poser_interp.zoo.manifest import ZooManifest
@@ -104,7 +106,7 @@ def audit_table(manifest: ZooManifest) -> Table:
             (f"; the base's own oversight probe {audit['base']['oversight_probe']:.3f} ({_by_family(audit['base'])})"
              if "base" in audit else "")
         ratio = flip_residue_ratio(audit["models"], manifest.is_faker)
-        if ratio == ratio:
+        if not math.isnan(ratio):
             table.caption += (f"; fit residue in each class's own flip family at poor oversight, fakers / aligned "
                               f"{ratio:.2f} (1 = both flips fitted alike)")
     return table

@@ -1,8 +1,9 @@
 """How completely a fine-tune fits its own training records: the answer loss above the soft target's
 own entropy (0 = the target met exactly), split by part of the pool. Read from training alone, like the
-artefact baselines. On three bases the fakers left about 1.7 times the aligned models' residue in their
-flip family (docs/zoo-design.md, session 23): a sign that one flip is harder to learn than the other,
-which `zoo check` reports beside the artefact scores."""
+artefact baselines. On every base read so far the fakers leave 1.3-1.9 times the aligned models' residue
+in their flip family (docs/zoo-design.md, sessions 23-24): one flip is harder to learn than the other.
+It does not track the fakers' distance lead (session 24), so `zoo check` reports it as a check beside
+the artefact scores, not as a target."""
 
 from __future__ import annotations
 
