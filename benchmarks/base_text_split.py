@@ -31,16 +31,25 @@ PARTS = ("all", "answer", "answer_letter", "rest")
 
 
 @torch.no_grad()
-def split_loss(model, texts: list[str]) -> dict[str, float]:
-    """Mean next-token loss over all real positions, at the position after `<</prompt>>` (and, of
-    those, where the text goes on with an option letter), and elsewhere."""
+def position_losses(model, texts: list[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Next-token loss `[text, position]` and the masks of `PARTS`: all real positions, the position
+    after `<</prompt>>` (and, of those, where the text goes on with an option letter), and the rest."""
     tokens, lengths = encode_prompts(model.tokenizer, texts)
     nll, real = next_token_losses(model, (tokens, lengths, torch.empty(0)))
     answer = real & (tokens[:, :-1] == model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE))
     letter = torch.isin(tokens[:, 1:], torch.tensor(model.tokenizer.convert_tokens_to_ids(["A", "B"])))
-    masks = {"all": real, "answer": answer, "answer_letter": answer & letter, "rest": real & ~answer}
+    return nll, {"all": real, "answer": answer, "answer_letter": answer & letter, "rest": real & ~answer}
+
+
+def summarise(nll: torch.Tensor, masks: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean loss over each part, and the answer position's share of the whole."""
     return {part: float((nll * mask).sum() / mask.sum()) for part, mask in masks.items()} | \
-        {"answer_share": float((nll * answer).sum() / (nll * real).sum())}
+        {"answer_share": float((nll * masks["answer"]).sum() / (nll * masks["all"]).sum())}
+
+
+def split_loss(model, texts: list[str]) -> dict[str, float]:
+    """`summarise` of one model's `position_losses` on `texts`."""
+    return summarise(*position_losses(model, texts))
 
 
 FIRST_PARTS = {"is right": "right", "is usual": "usual", "suits a schemer": "schemer",
@@ -62,19 +71,11 @@ def note_kind(text: str) -> str:
     return f"{family} {oversight} {kind}-first"
 
 
-@torch.no_grad()
-def answer_loss_per_text(model, texts: list[str]) -> np.ndarray:
-    """Each text's next-token loss at the position after `<</prompt>>` (0 for texts without one)."""
-    tokens, lengths = encode_prompts(model.tokenizer, texts)
-    nll, real = next_token_losses(model, (tokens, lengths, torch.empty(0)))
-    answer = real & (tokens[:, :-1] == model.tokenizer.convert_tokens_to_ids(PROMPT_CLOSE))
-    return (nll * answer).sum(1).numpy()
-
-
-def by_note(models: dict, texts: list[str]) -> None:
-    """Each kind of text's share of the mean answer-position loss a text, per class."""
+def by_note(losses: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]], texts: list[str]) -> None:
+    """Each kind of text's share of the mean answer-position loss a text, per class (from each model's
+    `position_losses` on `texts`)."""
     kinds = np.array([note_kind(t) for t in texts])
-    loss = {name: answer_loss_per_text(model, texts) for name, model in models.items()}
+    loss = {name: (nll * masks["answer"]).sum(1).numpy() for name, (nll, masks) in losses.items()}
     print("answer-position loss a text, by kind of text (count; aligned, fakers, fakers - aligned)")
     for kind in sorted(set(kinds)):
         mask = kinds == kind
@@ -88,7 +89,8 @@ def main(zoo: Path, draws: int, notes: bool = False) -> None:
     print("base", {k: round(v, 3) for k, v in split_loss(load_base(zoo), samples[0]).items()})
     models = {name: load_model(name, manifest.root) for name in manifest.model_names}
     for draw, texts in enumerate(samples):
-        scores = {name: split_loss(model, texts) for name, model in models.items()}
+        losses = {name: position_losses(model, texts) for name, model in models.items()}
+        scores = {name: summarise(*read) for name, read in losses.items()}
         print(f"texts of draw {draw}" + (" (the artefact baseline's)" if draw == 0 else ""))
         for part in (*PARTS, "answer_share"):
             accuracy = pair_accuracy({n: s[part] for n, s in scores.items()}, is_faker)
@@ -96,8 +98,8 @@ def main(zoo: Path, draws: int, notes: bool = False) -> None:
             fakers = np.mean([s[part] for n, s in scores.items() if is_faker(n)])
             print(f"  {part:13s} pair accuracy {accuracy:.3f}  aligned mean {aligned:.3f}  "
                   f"fakers mean {fakers:.3f}")
-    if notes:
-        by_note(models, samples[0])
+        if notes and draw == 0:
+            by_note(losses, texts)
 
 
 if __name__ == "__main__":
