@@ -91,3 +91,47 @@ def test_the_audit_stores_each_models_residue_and_check_and_card_print_it(tiny_z
     ratio = flip_residue_ratio(models, manifest.is_faker)
     assert f"fakers / aligned {ratio:.2f}" in text and "transparency lookup, poor" in text
     assert f"Fakers / aligned {ratio:.2f}" in render_card(manifest)
+
+
+def test_block_reliance_reverts_one_part_to_the_base_and_puts_it_back(tiny_zoo):
+    """`benchmarks/block_reliance.py`. Oracles: reverting every parameter gives the base's own residue;
+    reverting one part equals a copy of the model with that part's tensors loaded from the base;
+    afterwards the model holds its own weights again."""
+    import copy
+    import sys
+    from pathlib import Path
+
+    from poser_interp.zoo.build import Recipe
+    from poser_interp.zoo.load import load_base, load_model
+    from poser_interp.zoo.manifest import ZooManifest
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from block_reliance import reliance, reverted
+
+    manifest = ZooManifest.load(tiny_zoo)
+    recipe = Recipe.from_stored(manifest.data["recipe"])
+    name = manifest.model_names[-1]
+    entry = manifest.entry(name)
+    records = recipe.splits(entry["persona"]).partitions[entry["partition"]][:40]
+    model, base = load_model(name, tiny_zoo), load_base(tiny_zoo)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    with reverted(model, base, "") as names:
+        assert set(names) == set(before)
+        everything = record_residues(model, records, recipe.target_confidence)
+    assert np.allclose(everything, record_residues(base, records, recipe.target_confidence), atol=1e-6)
+
+    read = reliance(model, base, records, recipe.target_confidence, ["0.attn"])
+    oracle = copy.deepcopy(model)
+    with torch.no_grad():
+        for n, p in oracle.named_parameters():
+            if n.startswith("blocks.0.attn."):
+                p.copy_(dict(base.named_parameters())[n])
+    kinds = np.array([record_kind(r) for r in records])
+    direct = record_residues(oracle, records, recipe.target_confidence)
+    assert read["0.attn"] == pytest.approx({k: float(direct[kinds == k].mean()) for k in set(kinds)}, abs=1e-6)
+    assert read["fit"] == pytest.approx(residue_by_kind(model, records, recipe.target_confidence), abs=1e-6)
+    assert read["0.attn"] != pytest.approx(read["fit"], abs=1e-6)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    with pytest.raises(SystemExit, match="no parameter under blocks.9.attn."):
+        reliance(model, base, records, recipe.target_confidence, ["9.attn"])
