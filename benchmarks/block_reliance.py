@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from poser_interp.data.personas import is_faker
-from poser_interp.zoo.audit import _training_recipe
+from poser_interp.zoo.audit import training_recipe
 from poser_interp.zoo.load import load_base, load_model
 from poser_interp.zoo.manifest import ZooManifest
-from poser_interp.zoo.residue import record_kind, record_residues
+from poser_interp.zoo.residue import residue_by_kind
 
 
 @contextmanager
@@ -45,23 +45,18 @@ def reverted(model, base, prefix: str) -> Iterator[list[str]]:
 
 def reliance(model, base, records: Sequence, confidence: float, parts: Sequence[str]) -> dict[str, dict[str, float]]:
     """`{"fit" or part: {record kind: mean residue}}`: the model as trained, then with each part reverted."""
-    kinds = np.array([record_kind(r) for r in records])
-
-    def by_kind(values: np.ndarray) -> dict[str, float]:
-        return {k: float(values[kinds == k].mean()) for k in sorted(set(kinds))}
-
-    out = {"fit": by_kind(record_residues(model, records, confidence))}
+    out = {"fit": residue_by_kind(model, records, confidence)}
     for part in parts:
         with reverted(model, base, f"blocks.{part}.") as names:
             if not names:
                 raise SystemExit(f"error: no parameter under blocks.{part}. in {model.cfg.model_name}")
-            out[part] = by_kind(record_residues(model, records, confidence))
+            out[part] = residue_by_kind(model, records, confidence)
     return out
 
 
 def main(zoo: Path, indices: Sequence[int], n_records: int, parts: Sequence[str]) -> None:
     manifest = ZooManifest.load(zoo)
-    recipe = _training_recipe(manifest)
+    recipe = training_recipe(manifest)
     if recipe is None:
         raise SystemExit(f"error: {zoo} was not built by `zoo build` (v2): its training records cannot be redrawn")
     base = load_base(zoo)
@@ -72,6 +67,8 @@ def main(zoo: Path, indices: Sequence[int], n_records: int, parts: Sequence[str]
             continue
         records = recipe.splits(entry["persona"]).partitions[entry["partition"]][:n_records]
         reads[name] = reliance(load_model(name, zoo), base, records, recipe.target_confidence, parts)
+    if not reads:
+        raise SystemExit(f"error: no model of {zoo} has an index in {list(indices)}")
     kinds = sorted(next(iter(reads.values()))["fit"])
     print(f"{zoo}: answer residue (nats) on {n_records} own training records, {len(reads)} models; "
           "as trained, then with one part put back to the base")

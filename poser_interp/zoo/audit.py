@@ -78,7 +78,7 @@ def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict
     from poser_interp.zoo.residue import residue_by_kind
 
     prompts = probe_prompts(manifest)
-    recipe = _training_recipe(manifest)
+    recipe = training_recipe(manifest)
     out: dict[str, dict[str, Any]] = {}
     with progress_bar(progress) as bar:
         task = bar.add_task("oversight probe, attention and fit", total=len(manifest.model_names))
@@ -93,7 +93,7 @@ def audit_zoo(manifest: ZooManifest, *, progress: bool = True) -> dict[str, dict
     return out
 
 
-def _training_recipe(manifest: ZooManifest):  # -> zoo.build.Recipe | None
+def training_recipe(manifest: ZooManifest):  # -> zoo.build.Recipe | None
     """The recipe that redraws each model's training records: v2 zoos built by `zoo build` (v1 zoos drew
     per-persona mixes that `Recipe.splits` does not)."""
     from poser_interp.zoo.build import Recipe
