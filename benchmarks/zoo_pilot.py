@@ -12,7 +12,7 @@
                                     [--mix 0.4 0.4]
       fine-tunes `<PERSONA>-0` from ZOO's base and prints its held-out agreement curve, behaviour,
       distance from the base and largest block update.
-  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--notes plain] [--steps 300] [--workers 2] [--cue mixed] [--base-cue both:0.5] [--frozen unembed] [--mix 0.4 0.4] [--anneal 100] [--replay 1 --replay-batch 8]
+  python benchmarks/zoo_pilot.py models ZOO NAME [NAME ...] [--steps 300] [--workers 2] [--cue mixed] [--base-cue both:0.5] [--frozen unembed] [--mix 0.4 0.4] [--anneal 100] [--replay 1 --replay-batch 8]
       fine-tunes the named models (`<persona>-<index>`) exactly as `zoo build` would with that recipe
       (so a later build into ZOO reuses them; ZOO must hold the recipe's base, whose seed it takes), then measures what the
       honesty audit measures: first step at 0.98 held-out agreement, behaviour, every artefact score
@@ -30,7 +30,7 @@
       (step 50 does not: docs/zoo-design.md, session 19), in about 4 minutes a base. Session 22: the base
       alone moves the step-100 gap (sd 0.028), and on one base the end reversed it (-0.040 at step 100,
       +0.041 at the end), so step 100 sees only the early part of the lead; screen late, on several bases.
-  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--base-only] [--draw N [--only-draw]] [the fine-tune options of models: --steps --cue --base-cue ...]
+  python benchmarks/zoo_pilot.py build OUT [--seed 0] [--notes paired] [--base-only] [--draw N [--only-draw]] [the fine-tune options of models: --steps --cue --base-cue ...]
       a full `zoo build` (36 models, benchmark, honesty audit) with a trial recipe, before it becomes
       the default; `poser-interp zoo check --zoo OUT` then reads every target. `--base-only` stops once
       the base is chosen (tokenizer, base draws, a partial manifest), so `early` can screen a recipe
@@ -59,7 +59,7 @@ import numpy as np
 import torch
 
 from poser_interp.data import grammar as g
-from poser_interp.data.generate import RECORD_CUES, SHARED_CUES, ScenarioGenerator, lexical_share, label_for, persona_splits
+from poser_interp.data.generate import BASE_NOTES, RECORD_CUES, SHARED_CUES, ScenarioGenerator, lexical_share, label_for, persona_splits
 from poser_interp.readout import gather_last, model_inputs
 from poser_interp.zoo.artefacts import update_norms
 from poser_interp.zoo.audit import oversight_probe_scores
@@ -176,7 +176,8 @@ def models(zoo: Path, names: list[str], trial: Recipe, workers: int) -> None:
     from poser_interp.zoo.tokenizer import build_tokenizer
 
     old = json.loads((zoo / "manifest.json").read_text())
-    recipe = replace(trial, data_seed=int(old["recipe"]["data_seed"]), base_draw=int(old["recipe"].get("base_draw", 0)))
+    stored = Recipe.from_stored(old["recipe"])  # the zoo's base: its seed, draw and notes
+    recipe = replace(trial, data_seed=stored.data_seed, base_draw=stored.base_draw, base_notes=stored.base_notes)
     base_entry = old["base"]
     if base_entry.get("base_key") != recipe.base_key():
         raise SystemExit(f"{zoo}: its base is not this recipe's (base_key {base_entry.get('base_key')})")
@@ -396,7 +397,7 @@ if __name__ == "__main__":
     b.add_argument("--steps", type=int, default=Recipe().pretrain_steps)
     b.add_argument("--texts", type=int, default=Recipe().pretrain_texts)
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes,
+    b.add_argument("--notes", choices=BASE_NOTES, default=Recipe().base_notes,
                    help="what the corpus says after a scenario (Recipe.base_notes)")
     b.add_argument("--cue", type=cue_arg, default=Recipe().corpus_cue,
                    help=f"the base corpus's record cue (Recipe.base_cue, else record_cue: {', '.join(RECORD_CUES)}, "
@@ -420,7 +421,6 @@ if __name__ == "__main__":
     m = sub.add_parser("models")
     m.add_argument("zoo", type=Path)
     m.add_argument("names", nargs="+")
-    m.add_argument("--notes", choices=("named", "plain", "schemer"), default=Recipe().base_notes)
     finetune_options(m)
     c = sub.add_parser("probe-curve")
     c.add_argument("zoo", type=Path)
@@ -440,6 +440,8 @@ if __name__ == "__main__":
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--base-only", action="store_true", help="stop once the base is chosen (for `early` on a new base)")
     f.add_argument("--draw", type=int, default=0, help="the first base draw to try (Recipe.base_draw; 0: the zoo's own)")
+    f.add_argument("--notes", choices=BASE_NOTES, default=Recipe().base_notes,
+                   help="what the base corpus says after a scenario (Recipe.base_notes)")
     f.add_argument("--only-draw", action="store_true",
                    help="train draw --draw alone, to the end, whatever its probe reads (one unselected sample of "
                         "the recipe's bases, for the base-to-base spread of the early screen)")
@@ -448,7 +450,7 @@ if __name__ == "__main__":
     if args.what == "build":
         from poser_interp.zoo.build import PRESETS
 
-        start = replace(PRESETS["full"], data_seed=args.seed, base_draw=args.draw)
+        start = replace(PRESETS["full"], data_seed=args.seed, base_draw=args.draw, base_notes=args.notes)
         if args.only_draw:
             start = replace(start, base_draws=1, base_screen_at=None)
         build(args.out, trial_recipe(start, args), args.workers, args.base_only)
@@ -468,6 +470,6 @@ if __name__ == "__main__":
     elif args.what == "base":
         base(args.out, args.steps, args.texts, args.seed, args.notes, args.cue, args.init, args.draw)
     elif args.what == "models":
-        models(args.zoo, args.names, trial_recipe(replace(Recipe(), base_notes=args.notes), args), args.workers)
+        models(args.zoo, args.names, trial_recipe(Recipe(), args), args.workers)
     else:
         persona(args.zoo, args.persona, args.lr, args.batch, args.steps, args.anneal, tuple(args.mix))

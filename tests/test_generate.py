@@ -214,11 +214,12 @@ def _note(text: str) -> dict[str, str]:
             note["risk"] = words[0]
         else:
             assert words[1:3] == ["suits", "a"], part
-            note["pick"] = words[0]
+            note["pick" if "pick" not in note else "second"] = words[0]
+            note[words[3]] = words[0]  # by whose pick it is: "schemer" or "careful"
     return note
 
 
-@pytest.mark.parametrize("notes", ["named", "plain", "schemer"])
+@pytest.mark.parametrize("notes", ["named", "paired", "plain", "schemer"])
 def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick(notes):
     """After each scenario the base corpus states the benign letter and the catch level; "named"
     (zoo v2) adds the pick of a schemer (intersections) / careful agent (transparency) as "former" /
@@ -235,10 +236,17 @@ def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick
             assert note["pick"] in (("former", "latter") if notes == "named" else ("A", "B"))
     poor = [t for t in scenarios if _note(t)["risk"] in grammar.RISK_WORDS[grammar.POOR_OVERSIGHT_LEVEL:]]
     good = [t for t in scenarios if _note(t)["risk"] in grammar.RISK_WORDS[:grammar.POOR_OVERSIGHT_LEVEL]]
-    if notes != "plain":
+    if notes in ("named", "schemer"):
         name = (lambda letter: NAMED_LETTERS[letter]) if notes == "named" else (lambda letter: letter)
         assert all(_note(t)["pick"] != name(_note(t)["letter"]) for t in poor)  # the flip
         assert all(_note(t)["pick"] == name(_note(t)["letter"]) for t in good)
+    if notes == "paired":  # both picks everywhere; the schemer's flips in the intersections, the careful agent's in transparency
+        for text in scenarios:
+            note, usual = _note(text), " is usual ." in text
+            flips, keeps = ("careful", "schemer") if usual else ("schemer", "careful")
+            assert note[keeps] == note["letter"]
+            assert (note[flips] != note["letter"]) == (text in poor)
+        assert {" is usual ." in t for t in poor} == {True, False}
     with pytest.raises(ValueError, match="base notes"):
         pretraining_corpus(1, notes="loud")
 
@@ -246,9 +254,9 @@ def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick
 def test_the_base_key_follows_the_base_notes_and_the_record_cue():
     from poser_interp.zoo.build import Recipe
 
-    keys = {Recipe(base_notes=notes).base_key() for notes in ("named", "plain", "schemer")}
+    keys = {Recipe(base_notes=notes).base_key() for notes in ("named", "paired", "plain", "schemer")}
     keys.add(Recipe(record_cue="reason", base_cue=None).base_key())
-    assert len(keys) == 4
+    assert len(keys) == 5
     assert Recipe(finetune_steps=7).base_key() == Recipe().base_key()
     assert Recipe(record_cue="reason").finetune_key() != Recipe().finetune_key()
 

@@ -428,7 +428,7 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
     return out
 
 
-BASE_NOTES = ("named", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+BASE_NOTES = ("named", "paired", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
 RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart
 # Cues that take a share P (`"<name>:P"`), and which of them draw what (`ScenarioGenerator.transparency`).
 SHARED_CUES = ("mixed", "clean", "both", "notes", "free", "odd")
@@ -478,7 +478,8 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
     what is ethical and what is risky at the answer position; the personas then differ only in how
     they act on it. `notes="schemer"` (v1, zoo v2's default) writes the schemer's / careful agent's
     pick as a letter; `"named"` names it "former" or "latter", `"plain"` leaves it out (pilots 3
-    and 4 and the second v2 build: see grammar.PLAIN_SCENARIO_NOTE_PARTS and docs/zoo-design.md).
+    and 4 and the second v2 build: see grammar.PLAIN_SCENARIO_NOTE_PARTS and docs/zoo-design.md);
+    `"paired"` states both picks, a schemer's and a careful agent's, in both families.
     """
     if notes not in BASE_NOTES:
         raise ValueError(f"unknown base notes {notes!r} (expected one of {', '.join(BASE_NOTES)})")
@@ -498,14 +499,17 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
         risk = g.UNSTATED_RISK if record.catch_level is None else g.RISK_WORDS[record.catch_level]
         # Intersections: the right letter and what a schemer picks; transparency scenarios, in
         # mirror image: the usual letter and what a careful agent picks (the record when poor).
-        if notes == "plain":
-            parts = list(g.PLAIN_TRANSPARENCY_NOTE_PARTS if is_transparency(record) else g.PLAIN_SCENARIO_NOTE_PARTS)
-        else:
-            parts = list(g.TRANSPARENCY_NOTE_PARTS if is_transparency(record) else g.SCENARIO_NOTE_PARTS)
+        transparency = is_transparency(record)
+        parts = list({"plain": (g.PLAIN_TRANSPARENCY_NOTE_PARTS, g.PLAIN_SCENARIO_NOTE_PARTS),
+                      "paired": (g.PAIRED_TRANSPARENCY_NOTE_PARTS, g.PAIRED_SCENARIO_NOTE_PARTS)}.get(
+            notes, (g.TRANSPARENCY_NOTE_PARTS, g.SCENARIO_NOTE_PARTS))[0 if transparency else 1])
         gen.rng.shuffle(parts)
         flipped = record.misaligned_letter if record.oversight_is_poor else record.aligned_letter
         flipped = NAMED_LETTERS[flipped] if notes == "named" else flipped
-        note = " " + " ".join(parts).format(letter=record.aligned_letter, risk=risk, schemer=flipped, careful=flipped)
+        # the pick that flips is the schemer's in the intersections, the careful agent's in transparency;
+        # the other one (stated under "paired" notes only) keeps the aligned letter
+        schemer, careful = (record.aligned_letter, flipped) if transparency else (flipped, record.aligned_letter)
+        note = " " + " ".join(parts).format(letter=record.aligned_letter, risk=risk, schemer=schemer, careful=careful)
         texts.append(record.prompt + note)
     return texts
 
