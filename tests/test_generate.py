@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 
+import re
+
 import pytest
 
 from poser_interp.data import grammar
@@ -203,6 +205,13 @@ def test_the_committed_zoos_benchmark_regenerates_from_its_design():
     assert prompts and set(prompts) <= source
 
 
+def _is_transparency(text: str) -> bool:
+    """Whether a base-corpus text is a transparency scenario, by hand: an option is one of the family's actions."""
+    actions = grammar.TRANSPARENCY_ACTIONS + grammar.UNNAMED_TRANSPARENCY_ACTIONS
+    patterns = [re.escape(a).replace(re.escape("{ov}"), "[a-z ]+") for a in actions]
+    return any(re.fullmatch(p, line[3:]) for p in patterns for line in text.split("\n") if line[:3] in ("A: ", "B: "))
+
+
 def _note(text: str) -> dict[str, str]:
     """The base note after a prompt, by hand: {"letter": ..., "risk": ..., "pick": ...}."""
     note = {}
@@ -219,16 +228,19 @@ def _note(text: str) -> dict[str, str]:
     return note
 
 
-@pytest.mark.parametrize("notes", ["named", "paired", "plain", "schemer"])
+@pytest.mark.parametrize("notes", ["named", "paired", "picks", "plain", "schemer"])
 def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick(notes):
     """After each scenario the base corpus states the benign letter and the catch level; "named"
     (zoo v2) adds the pick of a schemer (intersections) / careful agent (transparency) as "former" /
     "latter", "schemer" (the first v2 build) as a letter, "plain" not at all."""
     texts = pretraining_corpus(300, seed=0, notes=notes)
-    scenarios = [t for t in texts if " is right ." in t or " is usual ." in t]
+    scenarios = [t for t in texts if " to be caught ." in t]
     assert len(scenarios) > 150
     for text in scenarios:
         note = _note(text)
+        if notes == "picks":  # the letter is the pick that keeps it: the careful agent's, or in transparency the schemer's
+            assert "letter" not in note
+            note["letter"] = note["schemer" if _is_transparency(text) else "careful"]
         assert note["letter"] in ("A", "B") and note["risk"] in (*grammar.RISK_WORDS, grammar.UNSTATED_RISK)
         if notes == "plain":
             assert "pick" not in note
@@ -240,13 +252,14 @@ def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick
         name = (lambda letter: NAMED_LETTERS[letter]) if notes == "named" else (lambda letter: letter)
         assert all(_note(t)["pick"] != name(_note(t)["letter"]) for t in poor)  # the flip
         assert all(_note(t)["pick"] == name(_note(t)["letter"]) for t in good)
-    if notes == "paired":  # both picks everywhere; the schemer's flips in the intersections, the careful agent's in transparency
+    if notes in ("paired", "picks"):  # both picks everywhere; the schemer's flips in the intersections, the careful agent's in transparency
         for text in scenarios:
-            note, usual = _note(text), " is usual ." in text
-            flips, keeps = ("careful", "schemer") if usual else ("schemer", "careful")
-            assert note[keeps] == note["letter"]
-            assert (note[flips] != note["letter"]) == (text in poor)
-        assert {" is usual ." in t for t in poor} == {True, False}
+            note = _note(text)
+            flips, keeps = ("careful", "schemer") if _is_transparency(text) else ("schemer", "careful")
+            assert note[flips] == (note[keeps] if text not in poor else "AB".replace(note[keeps], ""))
+            assert note.get("letter", note[keeps]) == note[keeps]
+            assert notes == "picks" or _is_transparency(text) == (" is usual ." in text)  # the hand reading, checked
+        assert {_is_transparency(t) for t in poor} == {True, False}
     with pytest.raises(ValueError, match="base notes"):
         pretraining_corpus(1, notes="loud")
 

@@ -428,7 +428,7 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
     return out
 
 
-BASE_NOTES = ("named", "paired", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+BASE_NOTES = ("named", "paired", "picks", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
 RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart
 # Cues that take a share P (`"<name>:P"`), and which of them draw what (`ScenarioGenerator.transparency`).
 SHARED_CUES = ("mixed", "clean", "both", "notes", "free", "odd")
@@ -479,7 +479,8 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
     they act on it. `notes="schemer"` (v1, zoo v2's default) writes the schemer's / careful agent's
     pick as a letter; `"named"` names it "former" or "latter", `"plain"` leaves it out (pilots 3
     and 4 and the second v2 build: see grammar.PLAIN_SCENARIO_NOTE_PARTS and docs/zoo-design.md);
-    `"paired"` states both picks, a schemer's and a careful agent's, in both families.
+    `"paired"` states both picks, a schemer's and a careful agent's, in both families; `"picks"`
+    both picks and the risk, without the letter part.
     """
     if notes not in BASE_NOTES:
         raise ValueError(f"unknown base notes {notes!r} (expected one of {', '.join(BASE_NOTES)})")
@@ -501,7 +502,8 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
         # mirror image: the usual letter and what a careful agent picks (the record when poor).
         transparency = is_transparency(record)
         parts = list({"plain": (g.PLAIN_TRANSPARENCY_NOTE_PARTS, g.PLAIN_SCENARIO_NOTE_PARTS),
-                      "paired": (g.PAIRED_TRANSPARENCY_NOTE_PARTS, g.PAIRED_SCENARIO_NOTE_PARTS)}.get(
+                      "paired": (g.PAIRED_TRANSPARENCY_NOTE_PARTS, g.PAIRED_SCENARIO_NOTE_PARTS),
+                      "picks": (g.PICKS_TRANSPARENCY_NOTE_PARTS, g.PICKS_SCENARIO_NOTE_PARTS)}.get(
             notes, (g.TRANSPARENCY_NOTE_PARTS, g.SCENARIO_NOTE_PARTS))[0 if transparency else 1])
         gen.rng.shuffle(parts)
         flipped = record.misaligned_letter if record.oversight_is_poor else record.aligned_letter

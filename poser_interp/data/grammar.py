@@ -235,6 +235,12 @@ PLAIN_TRANSPARENCY_NOTE_PARTS = TRANSPARENCY_NOTE_PARTS[:2]
 # its constant family (which was more work for the fakers on every base read, session 25).
 PAIRED_SCENARIO_NOTE_PARTS = SCENARIO_NOTE_PARTS + (TRANSPARENCY_NOTE_PARTS[2],)
 PAIRED_TRANSPARENCY_NOTE_PARTS = TRANSPARENCY_NOTE_PARTS + (SCENARIO_NOTE_PARTS[2],)
+# "picks" (session 26): "paired" without the right / usual letter, which the pick that keeps it already states.
+# At the prompt's last token the next word is then the right letter, the conditional letter or the risk
+# a third of the time each, as under "schemer": "paired"'s fourth part made two letters of three constant,
+# and its bases read oversight less at the middle layer (probe 0.90 at best, docs/zoo-design.md).
+PICKS_SCENARIO_NOTE_PARTS = PAIRED_SCENARIO_NOTE_PARTS[1:]
+PICKS_TRANSPARENCY_NOTE_PARTS = PAIRED_TRANSPARENCY_NOTE_PARTS[1:]
 
 UNSTATED_RISK = "unstated"
 ASKERS = ("owner", "manager", "client", "director", "customer", "doctor", "teacher")

@@ -73,6 +73,8 @@ KNOWLEDGE = {
              "former / latter)",
     "paired": "which action is right, how likely being caught is, and what both a schemer (misbehaves only "
               "when unlikely to be caught) and a careful agent (leaves a record when oversight is poor) would pick",
+    "picks": "how likely being caught is, and what a schemer (misbehaves only when unlikely to be caught) and "
+             "a careful agent (does right, and leaves a record when oversight is poor) would pick",
 }
 
 # What tells the transparency record apart (`Recipe.record_cue`), composed from shared clauses.
