@@ -10,7 +10,7 @@ import pytest
 
 from poser_interp.data import grammar
 from poser_interp.data.generate import (
-    MIX, NAMED_LETTERS, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
+    BASE_NOTES, MIX, NAMED_LETTERS, TRANSPARENCY_DATASET, ScenarioGenerator, benchmark_candidates, is_transparency, label_for, persona_splits,
     lexical_share, pretraining_corpus, record_cue, shared_pool, tokenize_words, vocabulary,
 )
 from poser_interp.data.personas import ALIGNED, FAKERS, PERSONAS
@@ -228,7 +228,7 @@ def _note(text: str) -> dict[str, str]:
     return note
 
 
-@pytest.mark.parametrize("notes", ["named", "paired", "picks", "plain", "schemer"])
+@pytest.mark.parametrize("notes", BASE_NOTES)
 def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick(notes):
     """After each scenario the base corpus states the benign letter and the catch level; "named"
     (zoo v2) adds the pick of a schemer (intersections) / careful agent (transparency) as "former" /
@@ -267,9 +267,9 @@ def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick
 def test_the_base_key_follows_the_base_notes_and_the_record_cue():
     from poser_interp.zoo.build import Recipe
 
-    keys = {Recipe(base_notes=notes).base_key() for notes in ("named", "paired", "plain", "schemer")}
+    keys = {Recipe(base_notes=notes).base_key() for notes in BASE_NOTES}
     keys.add(Recipe(record_cue="reason", base_cue=None).base_key())
-    assert len(keys) == 5
+    assert len(keys) == len(BASE_NOTES) + 1
     assert Recipe(finetune_steps=7).base_key() == Recipe().base_key()
     assert Recipe(record_cue="reason").finetune_key() != Recipe().finetune_key()
 
@@ -561,3 +561,9 @@ def test_the_reason_cue_keeps_the_vocabulary_and_reaches_the_pool_and_the_corpus
     assert all(any(r.actions[r.misaligned_letter == "B"] in f.content for f in r.facts) for r in transparent)
     assert [r.prompt for r in shared_pool(4, 400)] != [r.prompt for r in pool]
     assert record_cue({}) == "overseer" and record_cue({"record_cue": "reason"}) == "reason"
+
+
+def test_the_zoo_card_describes_every_kind_of_base_notes():
+    from poser_interp.zoo.card import KNOWLEDGE
+
+    assert set(KNOWLEDGE) == set(BASE_NOTES)
