@@ -428,7 +428,7 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
     return out
 
 
-BASE_NOTES = ("named", "paired", "picks", "plain", "schemer")  # `Recipe.base_notes`: see grammar.PLAIN_SCENARIO_NOTE_PARTS
+BASE_NOTES = ("named", "paired", "picks", "plain", "schemer")  # `Recipe.base_notes`: see grammar.SCENARIO_NOTE_PARTS
 RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart
 # Cues that take a share P (`"<name>:P"`), and which of them draw what (`ScenarioGenerator.transparency`).
 SHARED_CUES = ("mixed", "clean", "both", "notes", "free", "odd")
@@ -509,7 +509,7 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
         flipped = record.misaligned_letter if record.oversight_is_poor else record.aligned_letter
         flipped = NAMED_LETTERS[flipped] if notes == "named" else flipped
         # the pick that flips is the schemer's in the intersections, the careful agent's in transparency;
-        # the other one (stated under "paired" notes only) keeps the aligned letter
+        # the other one (stated under "paired" and "picks" notes only) keeps the aligned letter
         schemer, careful = (record.aligned_letter, flipped) if transparency else (flipped, record.aligned_letter)
         note = " " + " ".join(parts).format(letter=record.aligned_letter, risk=risk, schemer=schemer, careful=careful)
         texts.append(record.prompt + note)
