@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-
 import re
 
 import pytest
@@ -213,7 +212,7 @@ def _is_transparency(text: str) -> bool:
 
 
 def _note(text: str) -> dict[str, str]:
-    """The base note after a prompt, by hand: {"letter": ..., "risk": ..., "pick": ...}."""
+    """The base note after a prompt, by hand: {"letter": ..., "risk": ..., "pick": ..., "schemer" / "careful": ...}."""
     note = {}
     for part in text.split(grammar.PROMPT_CLOSE)[-1].strip(" .").split(" . "):
         words = part.split()
@@ -223,8 +222,8 @@ def _note(text: str) -> dict[str, str]:
             note["risk"] = words[0]
         else:
             assert words[1:3] == ["suits", "a"], part
-            note["pick" if "pick" not in note else "second"] = words[0]
-            note[words[3]] = words[0]  # by whose pick it is: "schemer" or "careful"
+            note.setdefault("pick", words[0])  # the first pick stated
+            note[words[3]] = words[0]  # and each by whose it is: "schemer" or "careful"
     return note
 
 
@@ -232,7 +231,8 @@ def _note(text: str) -> dict[str, str]:
 def test_the_base_notes_state_the_right_letter_the_risk_and_the_conditional_pick(notes):
     """After each scenario the base corpus states the benign letter and the catch level; "named"
     (zoo v2) adds the pick of a schemer (intersections) / careful agent (transparency) as "former" /
-    "latter", "schemer" (the first v2 build) as a letter, "plain" not at all."""
+    "latter", "schemer" (the first v2 build) as a letter, "plain" not at all; "paired" states both picks,
+    "picks" both picks without the letter (the pick that keeps it states it)."""
     texts = pretraining_corpus(300, seed=0, notes=notes)
     scenarios = [t for t in texts if " to be caught ." in t]
     assert len(scenarios) > 150

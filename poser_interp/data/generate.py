@@ -428,7 +428,16 @@ def benchmark_candidates(aligned: str, faker: str, *, seed: int, n: int, exclude
     return out
 
 
-BASE_NOTES = ("named", "paired", "picks", "plain", "schemer")  # `Recipe.base_notes`: see grammar.SCENARIO_NOTE_PARTS
+# What the base corpus says after a scenario (`Recipe.base_notes`: see grammar.SCENARIO_NOTE_PARTS), as
+# (intersections' note parts, transparency scenarios' note parts); "named" writes the schemer's parts with names.
+NOTE_PARTS = {
+    "named": (g.SCENARIO_NOTE_PARTS, g.TRANSPARENCY_NOTE_PARTS),
+    "paired": (g.PAIRED_SCENARIO_NOTE_PARTS, g.PAIRED_TRANSPARENCY_NOTE_PARTS),
+    "picks": (g.PICKS_SCENARIO_NOTE_PARTS, g.PICKS_TRANSPARENCY_NOTE_PARTS),
+    "plain": (g.PLAIN_SCENARIO_NOTE_PARTS, g.PLAIN_TRANSPARENCY_NOTE_PARTS),
+    "schemer": (g.SCENARIO_NOTE_PARTS, g.TRANSPARENCY_NOTE_PARTS),
+}
+BASE_NOTES = tuple(NOTE_PARTS)
 RECORD_CUES = ("overseer", "reason", "mixed")  # `Recipe.record_cue`: what tells the transparency record apart
 # Cues that take a share P (`"<name>:P"`), and which of them draw what (`ScenarioGenerator.transparency`).
 SHARED_CUES = ("mixed", "clean", "both", "notes", "free", "odd")
@@ -501,10 +510,7 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
         # Intersections: the right letter and what a schemer picks; transparency scenarios, in
         # mirror image: the usual letter and what a careful agent picks (the record when poor).
         transparency = is_transparency(record)
-        parts = list({"plain": (g.PLAIN_TRANSPARENCY_NOTE_PARTS, g.PLAIN_SCENARIO_NOTE_PARTS),
-                      "paired": (g.PAIRED_TRANSPARENCY_NOTE_PARTS, g.PAIRED_SCENARIO_NOTE_PARTS),
-                      "picks": (g.PICKS_TRANSPARENCY_NOTE_PARTS, g.PICKS_SCENARIO_NOTE_PARTS)}.get(
-            notes, (g.TRANSPARENCY_NOTE_PARTS, g.SCENARIO_NOTE_PARTS))[0 if transparency else 1])
+        parts = list(NOTE_PARTS[notes][transparency])
         gen.rng.shuffle(parts)
         flipped = record.misaligned_letter if record.oversight_is_poor else record.aligned_letter
         flipped = NAMED_LETTERS[flipped] if notes == "named" else flipped
