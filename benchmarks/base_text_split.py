@@ -8,13 +8,12 @@ each class's mean; the texts are the artefact baseline's own (`zoo.artefacts.art
 with `--draws N` also N - 1 independent samples of the same kind, to show how much the sample moves it.
 `--by-note` splits the answer position's loss by the kind of text (family, oversight, the note part that
 comes first): which letter a poor-oversight note starts with decides which class pays ~4.6 nats, and a
-sample of 256 texts does not balance them (docs/zoo-design.md, session 24). `--orders` also reads each
-sample with every text's note parts in every order the corpus draws with equal chance (each text's mean
-over its orders): the same expected loss with the order coin averaged out (session 27).
+sample of 256 texts does not balance them (docs/zoo-design.md, session 24). The parts above read each
+text in its one sampled order; `--orders` also prints the registered base-text loss, which reads every
+text in every order of its note parts (`zoo.artefacts.base_text_loss`, session 27).
 """
 
 import argparse
-import itertools
 import re
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from poser_interp.data import grammar as g
 from poser_interp.data.grammar import PROMPT_CLOSE
 from poser_interp.data.personas import is_faker
 from poser_interp.readout import encode_prompts
-from poser_interp.zoo.artefacts import artefact_texts, pair_accuracy
+from poser_interp.zoo.artefacts import artefact_texts, base_text_loss, pair_accuracy
 from poser_interp.zoo.load import load_base, load_model
 from poser_interp.zoo.manifest import ZooManifest
 from poser_interp.zoo.train import next_token_losses
@@ -74,34 +73,6 @@ def note_kind(text: str) -> str:
     return f"{family} {oversight} {kind}-first"
 
 
-def note_orders(text: str) -> list[str]:
-    """`text` with its note's parts (each ending " .") in every order; one text when it has no note of
-    several parts (the corpus shuffles a scenario's note parts uniformly: `pretraining_corpus`)."""
-    if PROMPT_CLOSE not in text:
-        return [text]
-    prompt, note = text.split(PROMPT_CLOSE, 1)
-    parts = [part.strip() + " ." for part in note.strip().removesuffix(" .").split(" . ")]
-    if len(parts) < 2:
-        return [text]
-    return [f"{prompt}{PROMPT_CLOSE} " + " ".join(order) for order in itertools.permutations(parts)]
-
-
-@torch.no_grad()
-def order_mean_loss(model, texts: list[str], batch_size: int = 64) -> float:
-    """Mean next-token loss over `texts`' real positions, each text's losses and positions averaged
-    over its note orders (`note_orders`): `base_text_loss` with the order of the parts averaged out."""
-    from poser_interp.readout import batched
-
-    expanded = [(order, 1 / len(orders)) for text in texts for orders in [note_orders(text)] for order in orders]
-    total, positions = 0.0, 0.0
-    for chunk in batched(expanded, batch_size):
-        nll, masks = position_losses(model, [order for order, _ in chunk])
-        weight = torch.tensor([w for _, w in chunk])[:, None]
-        total += float((nll * masks["all"] * weight).sum())
-        positions += float((masks["all"] * weight).sum())
-    return total / positions
-
-
 def by_note(losses: dict[str, tuple[torch.Tensor, dict[str, torch.Tensor]]], texts: list[str]) -> None:
     """Each kind of text's share of the mean answer-position loss a text, per class (from each model's
     `position_losses` on `texts`)."""
@@ -132,7 +103,7 @@ def main(zoo: Path, draws: int, notes: bool = False, orders: bool = False) -> No
         if notes and draw == 0:
             by_note(losses, texts)
         if orders:
-            mean = {name: order_mean_loss(model, texts) for name, model in models.items()}
+            mean = {name: base_text_loss(model, texts) for name, model in models.items()}
             print(f"  every note order: pair accuracy {pair_accuracy(mean, is_faker):.3f}  aligned mean "
                   f"{np.mean([v for n, v in mean.items() if not is_faker(n)]):.4f}  fakers mean "
                   f"{np.mean([v for n, v in mean.items() if is_faker(n)]):.4f}")
@@ -143,6 +114,6 @@ if __name__ == "__main__":
     parser.add_argument("zoo", type=Path)
     parser.add_argument("--draws", type=int, default=1, help="independent samples of 256 texts (draw 0: the artefact's)")
     parser.add_argument("--by-note", action="store_true", help="split the answer position by the kind of text")
-    parser.add_argument("--orders", action="store_true", help="also average each text over its note orders")
+    parser.add_argument("--orders", action="store_true", help="also the registered loss, every text over its note orders")
     args = parser.parse_args()
     main(args.zoo, args.draws, args.by_note, args.orders)

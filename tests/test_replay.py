@@ -415,18 +415,13 @@ def test_note_kind_names_the_family_oversight_and_first_note_part():
 
 
 def test_every_note_order_is_the_notes_parts_permuted_and_its_loss_their_mean(tiny_model):
-    """`base_text_split.py --orders`: a hand-written note of three parts gives its six orders, the
-    original among them; an error note stays one text; the loss is each text's own orders averaged,
-    against a loop over single texts on `lm_loss`."""
-    import sys
-    from pathlib import Path
-
+    """The base-text artefact: a hand-written note of three parts gives its six orders, the original
+    among them; an error note stays one text; the loss is each text's own orders averaged, against a
+    loop over single texts on `lm_loss`."""
     from poser_interp.data import grammar as g
-    from poser_interp.data.generate import ScenarioGenerator
+    from poser_interp.data.generate import ScenarioGenerator, note_orders
+    from poser_interp.zoo.artefacts import base_text_loss
     from poser_interp.zoo.train import lm_loss
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from base_text_split import note_orders, order_mean_loss
 
     gen = ScenarioGenerator("note-orders")
     prompt = gen.intersection("saint", "money", level=g.POOR_OVERSIGHT_LEVEL).prompt
@@ -449,4 +444,4 @@ def test_every_note_order_is_the_notes_parts_permuted_and_its_loss_their_mean(ti
         reads = [loss_and_positions(o) for o in note_orders(source)]
         sums.append((sum(l * n for l, n in reads) / len(reads), sum(n for _, n in reads) / len(reads)))
     oracle = sum(s for s, _ in sums) / sum(n for _, n in sums)
-    assert abs(order_mean_loss(tiny_model, [text, error]) - oracle) < 1e-5
+    assert abs(base_text_loss(tiny_model, [text, error], batch_size=4) - oracle) < 1e-5

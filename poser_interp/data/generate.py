@@ -23,6 +23,7 @@ partition, on the very same prompts: only the labels differ by persona.
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 import re
 from dataclasses import dataclass, replace
@@ -520,6 +521,19 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
         note = " " + " ".join(parts).format(letter=record.aligned_letter, risk=risk, schemer=schemer, careful=careful)
         texts.append(record.prompt + note)
     return texts
+
+
+def note_orders(text: str) -> list[str]:
+    """A base-corpus text with its note's parts (each ending " .") in every order `pretraining_corpus`
+    draws with equal chance; the text alone when its note has one part (an error note) or it has no
+    prompt (a lone oversight fact)."""
+    if g.PROMPT_CLOSE not in text:
+        return [text]
+    prompt, note = text.split(g.PROMPT_CLOSE, 1)
+    parts = [part.strip() + " ." for part in note.strip().removesuffix(" .").split(" . ")]
+    if len(parts) < 2:
+        return [text]
+    return [f"{prompt}{g.PROMPT_CLOSE} " + " ".join(order) for order in itertools.permutations(parts)]
 
 
 def vocabulary(notes: str = "schemer") -> list[str]:
