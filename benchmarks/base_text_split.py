@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from poser_interp.data import grammar as g
+from poser_interp.data.generate import note_parts
 from poser_interp.data.grammar import PROMPT_CLOSE
 from poser_interp.data.personas import is_faker
 from poser_interp.readout import encode_prompts
@@ -60,15 +61,16 @@ FIRST_PARTS = {"is right": "right", "is usual": "usual", "suits a schemer": "sch
 
 def note_kind(text: str) -> str:
     """`<family> <poor|good> <first note part>` for a scenario text of the base corpus, else `other`."""
-    if PROMPT_CLOSE not in text:
+    parts = note_parts(text)[1]
+    if not parts:
         return "other"
-    note = text.split(PROMPT_CLOSE, 1)[1].strip()
+    note = " ".join(parts)
     risk = re.search(r"(\S+) to be caught", note)
     if not risk or risk[1] not in g.RISK_WORDS:
         return "other"
     oversight = "poor" if g.RISK_WORDS.index(risk[1]) >= g.POOR_OVERSIGHT_LEVEL else "good"
     family = "intersection" if "is right" in note else "transparency"
-    first = note.split(" . ")[0].split(" ", 1)
+    first = parts[0].removesuffix(" .").split(" ", 1)
     kind = FIRST_PARTS.get(first[1], "risk") if first[0] in ("A", "B") else "risk"
     return f"{family} {oversight} {kind}-first"
 

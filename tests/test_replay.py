@@ -412,36 +412,3 @@ def test_note_kind_names_the_family_oversight_and_first_note_part():
     note = " ".join(parts).format(letter="B", risk=g.RISK_WORDS[poor], careful="A")
     assert note_kind(gen.transparency(level=poor, cue="notes:0.5").prompt + " " + note) == "transparency poor usual-first"
     assert note_kind(gen.error().prompt + g.ERROR_NOTE) == "other"
-
-
-def test_every_note_order_is_the_notes_parts_permuted_and_its_loss_their_mean(tiny_model):
-    """The base-text artefact: a hand-written note of three parts gives its six orders, the original
-    among them; an error note stays one text; the loss is each text's own orders averaged, against a
-    loop over single texts on `lm_loss`."""
-    from poser_interp.data import grammar as g
-    from poser_interp.data.generate import ScenarioGenerator, note_orders
-    from poser_interp.zoo.artefacts import base_text_loss
-    from poser_interp.zoo.train import lm_loss
-
-    gen = ScenarioGenerator("note-orders")
-    prompt = gen.intersection("saint", "money", level=g.POOR_OVERSIGHT_LEVEL).prompt
-    parts = [p.format(risk=g.RISK_WORDS[4], schemer="B", careful="A") for p in g.PICKS_SCENARIO_NOTE_PARTS]
-    text = prompt + " " + " ".join(parts)
-    orders = note_orders(text)
-    assert len(orders) == 6 and len(set(orders)) == 6 and text in orders
-    assert {o.removeprefix(prompt + " ") for o in orders} == {
-        f"{parts[i]} {parts[j]} {parts[k]}" for i, j, k in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]}
-    error = gen.error().prompt + g.ERROR_NOTE
-    assert note_orders(error) == [error] and note_orders("no prompt here .") == ["no prompt here ."]
-
-    def loss_and_positions(one: str) -> tuple[float, int]:
-        tokens, lengths = encode_prompts(tiny_model.tokenizer, [one])
-        with torch.no_grad():
-            return float(lm_loss(tiny_model, (tokens, lengths, torch.empty(0)))), int(lengths[0]) - 1
-
-    sums = []
-    for source in (text, error):
-        reads = [loss_and_positions(o) for o in note_orders(source)]
-        sums.append((sum(l * n for l, n in reads) / len(reads), sum(n for _, n in reads) / len(reads)))
-    oracle = sum(s for s, _ in sums) / sum(n for _, n in sums)
-    assert abs(base_text_loss(tiny_model, [text, error], batch_size=4) - oracle) < 1e-5

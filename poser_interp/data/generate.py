@@ -523,17 +523,22 @@ def pretraining_corpus(n: int, *, seed: int | str = 0, design: str = "v2", notes
     return texts
 
 
-def note_orders(text: str) -> list[str]:
-    """A base-corpus text with its note's parts (each ending " .") in every order `pretraining_corpus`
-    draws with equal chance; the text alone when its note has one part (an error note) or it has no
-    prompt (a lone oversight fact)."""
+def note_parts(text: str) -> tuple[str, list[str]]:
+    """(the prompt up to its closing tag, the parts of the note after it, each ending " .") for a
+    base-corpus text; no parts when the text has no prompt (a lone oversight fact)."""
     if g.PROMPT_CLOSE not in text:
-        return [text]
+        return text, []
     prompt, note = text.split(g.PROMPT_CLOSE, 1)
-    parts = [part.strip() + " ." for part in note.strip().removesuffix(" .").split(" . ")]
+    return prompt + g.PROMPT_CLOSE, [part.strip() + " ." for part in note.strip().removesuffix(" .").split(" . ")]
+
+
+def note_orders(text: str) -> list[str]:
+    """A base-corpus text with its note's parts in every order `pretraining_corpus` draws with equal
+    chance; the text alone when its note has fewer than two parts (an error note, no prompt)."""
+    prompt, parts = note_parts(text)
     if len(parts) < 2:
         return [text]
-    return [f"{prompt}{g.PROMPT_CLOSE} " + " ".join(order) for order in itertools.permutations(parts)]
+    return [f"{prompt} " + " ".join(order) for order in itertools.permutations(parts)]
 
 
 def vocabulary(notes: str = "schemer") -> list[str]:
