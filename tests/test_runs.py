@@ -128,6 +128,33 @@ def test_config_mismatch_asks_for_another_folder(tmp_path: Path, bench: Path) ->
         run(CountingDetector(), out, bench, seed=1)
 
 
+def test_environment_is_noted_once_per_environment(tmp_path: Path, bench: Path, monkeypatch) -> None:
+    """`environment.json` lists each environment that worked on a run: the installed torch (read apart,
+    through pip's metadata) once, a second one appended, a rerun in the same one changing nothing."""
+    import importlib.metadata
+
+    from poser_interp.pipeline import folder as folder_module
+
+    out = tmp_path / "run"
+    run(CountingDetector(), out, bench)
+    [first] = json.loads((out / "environment.json").read_text())
+    assert first["packages"]["torch"] == importlib.metadata.version("torch")
+    before = (out / "environment.json").read_bytes()
+    run(CountingDetector(), out, bench)
+    assert (out / "environment.json").read_bytes() == before
+    monkeypatch.setattr(folder_module, "environment", lambda: first | {"python": "0.0.0"})
+    run(CountingDetector(), out, bench)
+    assert [e["python"] for e in json.loads((out / "environment.json").read_text())] == [first["python"], "0.0.0"]
+
+
+def test_malformed_environment_file_is_one_clear_error(tmp_path: Path, bench: Path) -> None:
+    out = tmp_path / "run"
+    run(CountingDetector(), out, bench)
+    (out / "environment.json").write_text('{"python": "3"}', encoding="utf-8")
+    with pytest.raises(PoserInputError, match=r"environment.json: expected a list of environment objects"):
+        run(CountingDetector(), out, bench)
+
+
 def test_changed_benchmark_file_is_refused(tmp_path: Path, bench: Path) -> None:
     out = tmp_path / "run"
     run(CountingDetector(), out, bench)

@@ -1,5 +1,6 @@
 """A run's folder on disk: `config.json`, `scores.jsonl`, `decisions.jsonl`, `metrics.json`, each
-written atomically (complete or absent), so an interrupted run picks up where it stopped.
+written atomically (complete or absent), so an interrupted run picks up where it stopped, and
+`environment.json`, every software environment that worked on the run (`pipeline.environment`).
 
 Kept apart from `runs.py` (which runs strategies over zoos) so that anything writing a run folder
 (training against detection, the artefact baselines, figures reading one) depends on this file only.
@@ -18,6 +19,7 @@ from poser_interp.data.poser import ModelPair
 from poser_interp.errors import PoserInputError
 from poser_interp.evaluation.pairs import PairEvaluation, round_floats
 from poser_interp.io import parse_json, read_json, read_text, write_json_atomic, write_text_atomic
+from poser_interp.pipeline.environment import environment
 from poser_interp.strategies.base import ModelScore
 
 ScoreKey = tuple[str, str]  # (model name, benchmark file relative to the benchmark dir)
@@ -49,8 +51,13 @@ class RunFolder:
     def metrics_path(self) -> Path:
         return self.path / "metrics.json"
 
+    @property
+    def environment_path(self) -> Path:
+        return self.path / "environment.json"
+
     def claim(self, config: dict[str, Any]) -> None:
-        """Write `config.json`, or check an existing one is the same run (else ask for another folder)."""
+        """Write `config.json`, or check an existing one is the same run (else ask for another folder);
+        then note this process's software environment (`note_environment`)."""
         config = json.loads(json.dumps(config))  # compare as JSON sees it (tuples become lists)
         if self.path.exists() and not self.path.is_dir():
             raise PoserInputError(f"{self.path}: not a directory (pick another run folder)")
@@ -59,8 +66,20 @@ class RunFolder:
             if existing != config:
                 raise PoserInputError(f"{self.path} holds a run with another config ({_config_diff(existing, config)});"
                                       " pick another run folder")
-            return
-        write_json_atomic(self.config_path, config)
+        else:
+            write_json_atomic(self.config_path, config)
+        self.note_environment()
+
+    def note_environment(self) -> None:
+        """Append this process's environment to `environment.json` unless it is the last one there: the
+        list of every environment that worked on the run, oldest first (a resumed run may hold scores
+        computed under an earlier one). A run resumed in the same environment leaves the file as it was."""
+        seen = read_json(self.environment_path) if self.environment_path.exists() else []
+        if not isinstance(seen, list) or not all(isinstance(e, dict) for e in seen):
+            raise PoserInputError(f"{self.environment_path}: expected a list of environment objects")
+        current = json.loads(json.dumps(environment()))
+        if not seen or seen[-1] != current:
+            write_json_atomic(self.environment_path, seen + [current])
 
     def read_scores(self) -> dict[ScoreKey, tuple[str, ModelScore]]:
         """Finished (model, file) scores, each with the sha256 of the benchmark file it was computed on."""
