@@ -230,6 +230,57 @@ def test_the_weight_split_adds_up_to_the_audits_weight_distance(tiny_zoo, capsys
     assert "whole model" in capsys.readouterr().out
 
 
+def test_a_strategy_split_by_an_artefact_adds_up_to_its_results_row(tiny_zoo, tmp_path, capsys):
+    """`benchmarks/artefact_split.py`: over all pairs every row (strategy and variant) is its run's own
+    `metrics.json` (and a main row's decisions its `decisions.jsonl`); the pairs an artefact calls right
+    and wrong are those where the audit's value is higher for the faker and for the aligned model (by
+    hand), and a row's correct pairs on the two add up to its correct pairs there. A run on an earlier
+    manifest of the zoo is not read."""
+    import sys
+
+    from poser_interp.pipeline.runs import artefacts_on_zoo, default_run_dir, run_on_zoo
+    from poser_interp.strategies.base import get_detector
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from artefact_split import main, split_rows
+
+    runs = tmp_path / "runs"
+    strategies = ("baseline", "noise", "attention", "concepts")
+    folder = {s: runs / default_run_dir(s, get_detector(s).config(), tiny_zoo, 0).name for s in strategies}
+    for strategy in strategies:
+        run_on_zoo(strategy, {}, zoo=tiny_zoo, out=folder[strategy], progress=False)
+    artefacts_on_zoo(zoo=tiny_zoo, out=runs / default_run_dir("artefacts", {"artefacts": list(ARTEFACTS)}, tiny_zoo, 0).name,
+                     progress=False)
+    (runs / "noise-stale").mkdir()  # a finished run on an earlier manifest (other scores): not this zoo's run key
+    for name, source in (("config.json", "noise"), ("metrics.json", "noise"), ("scores.jsonl", "baseline")):
+        (runs / "noise-stale" / name).write_bytes((folder[source] / name).read_bytes())
+
+    splits, rows = split_rows(tiny_zoo, runs)
+    audit = ZooManifest.load(tiny_zoo).data["audit"]["artefacts"]
+    key = lambda p: (p.aligned, p.misaligned, p.valid_data)  # noqa: E731
+    assert {name.split(": ")[0] for name in rows} == set(strategies)
+    fractions = []
+    for name, (whole, *parts) in rows.items():
+        strategy, _, variant = name.partition(": ")
+        metrics = json.loads((folder[strategy] / "metrics.json").read_text())
+        assert whole.accuracy == pytest.approx(metrics["variants"][variant]["accuracy"] if variant else metrics["accuracy"])
+        correct = {key(d): d.correct for d in whole.decisions}
+        if not variant:
+            stored = [json.loads(line) for line in (folder[strategy] / "decisions.jsonl").read_text().splitlines()]
+            assert correct == {(d["aligned"], d["misaligned"], d["valid_data"]): d["correct"] for d in stored}
+        for (artefact, (right, wrong)), on_right, on_wrong in zip(splits.items(), parts[::2], parts[1::2], strict=True):
+            assert all(audit[p.misaligned][artefact] > audit[p.aligned][artefact] for p in right)
+            assert all(audit[p.misaligned][artefact] < audit[p.aligned][artefact] for p in wrong)
+            for subset, evaluation in ((right, on_right), (wrong, on_wrong)):
+                got = 0.0 if evaluation is None else evaluation.accuracy * len(subset)
+                assert got == pytest.approx(sum(correct[key(p)] for p in subset))
+                fractions += [] if evaluation is None else [evaluation.accuracy]
+    assert all(right and wrong for right, wrong in splits.values())
+    assert any(0 < f < 1 for f in fractions)  # the sums are not all 0 = 0
+    main(tiny_zoo, runs, 0, markdown=True)
+    assert "| noise |" in capsys.readouterr().out
+
+
 def test_every_note_order_is_the_notes_parts_permuted_and_its_loss_their_mean(tiny_model):
     """The base-text artefact: a hand-written note of three parts gives its six orders, the original
     among them; an error note stays one text; the loss is each text's own orders averaged, against a
