@@ -135,3 +135,60 @@ def test_block_reliance_reverts_one_part_to_the_base_and_puts_it_back(tiny_zoo):
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
     with pytest.raises(SystemExit, match="no parameter under blocks.9.attn."):
         reliance(model, base, records, recipe.target_confidence, ["9.attn"])
+
+
+def test_finetune_forces_observe_a_fine_tune_without_changing_it(tiny_zoo):
+    """`benchmarks/finetune_forces.py`. Oracles: the observed fine-tune ends on exactly the weights of a
+    plain `finetune_persona` run; its first gradient norm is the one a hand-built first batch gives at the
+    base; the clip and the optimizer are torch's own again afterwards; the mean gradient over batches is
+    the gradient of the batches' mean loss (one backward pass)."""
+    import sys
+    from pathlib import Path
+
+    from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, finetune_persona, replay_texts
+    from poser_interp.zoo.load import load_weights
+    from poser_interp.zoo.manifest import ZooManifest
+    from poser_interp.zoo.train import record_batches, replay_loss, soft_answer_loss, text_batches
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from finetune_forces import end_forces, mean_gradient, step_forces, trained
+
+    clip, adamw = torch.nn.utils.clip_grad_norm_, torch.optim.AdamW
+    manifest = ZooManifest.load(tiny_zoo)
+    recipe = Recipe.from_stored(manifest.data["recipe"])
+    tokenizer = _load_tokenizer(manifest.root)
+    persona, index = "money_maximizer", 1
+    rows, observed = step_forces(manifest, persona, index, progress=False)
+    assert torch.nn.utils.clip_grad_norm_ is clip and torch.optim.AdamW is adamw
+    assert len(rows) == recipe.finetune_steps + recipe.anneal_steps
+    assert all(r["update_norm"] > 0 for r in rows) and "sqrt_v_q50" in rows[0]
+
+    def fresh():
+        model = _new_model(recipe, tokenizer)
+        load_weights(model, manifest.root / manifest.data["base"]["file"])
+        return model
+
+    plain, seed = fresh(), recipe.train_seed(persona, index)
+    finetune_persona(plain, tokenizer, persona, recipe.splits(persona), index, seed, recipe, desc="plain", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(observed.state_dict().values(), plain.state_dict().values(), strict=True))
+
+    base = fresh()
+    answers = record_batches(tokenizer, recipe.splits(persona).partitions[index], recipe.batch_size, seed,
+                             recipe.target_confidence)
+    texts = text_batches(tokenizer, replay_texts(recipe), recipe.replay_batch, seed)
+    (soft_answer_loss(base, answers(0)) + recipe.replay * replay_loss(base, texts(0))).backward()
+    first = torch.sqrt(sum((p.grad ** 2).sum() for _, p in trained(base, recipe)))
+    assert rows[0]["grad_norm"] == pytest.approx(first.item(), rel=1e-5)
+
+    def stream():  # the sampler is stateful: a fresh one gives the same batches again
+        return record_batches(tokenizer, recipe.splits(persona).partitions[index], recipe.batch_size, seed,
+                              recipe.target_confidence)
+
+    model = fresh()
+    params = [p for _, p in trained(model, recipe)]
+    mean = mean_gradient(model, params, soft_answer_loss, stream(), 3)
+    batches = stream()
+    (sum(soft_answer_loss(model, batches(k)) for k in range(3)) / 3).backward()
+    assert all(torch.allclose(m, p.grad, atol=1e-7) for m, p in zip(mean, params, strict=True))
+    forces = end_forces(manifest, f"{persona}-{index}", 2)
+    assert set(forces) == {"answer", "rehearsal", "cosine"} and -1 <= forces["cosine"] <= 1
