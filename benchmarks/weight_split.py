@@ -12,6 +12,10 @@ When the manifest holds the fine-tunes' `update_curve` (builds since session 19)
 the gap opens: at every agreement check, each class's mean distance and largest block update, the
 faker gap in units of the standard deviation over all models, each score's pair accuracy, and the mean
 distance gap between twins (a faker and the aligned model that saw the same batches, `twin_pairs`).
+
+Last, the path every fine-tune takes (session 28): each model's update projected on the mean update of
+all the zoo's models, per class, its pair accuracy, and the faker-minus-aligned gap of that projection
+part by part (the parts add up to the whole).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import numpy as np
 import torch
 
 from poser_interp.data.personas import twin_pairs
-from poser_interp.zoo.artefacts import chance_band, pair_accuracy, update_groups
+from poser_interp.zoo.artefacts import chance_band, pair_accuracy, part_of, update_groups
 from poser_interp.zoo.load import load_base, load_model
 from poser_interp.zoo.manifest import ZooManifest
 
@@ -51,7 +55,34 @@ def report(zoo: Path) -> dict[str, tuple[float, float, float]]:
         table[label] = (mean(aligned), mean(fakers), pair_accuracy(norms, manifest.is_faker))
         print(f"  {label:18s} {table[label][0]:8.3f} {table[label][1]:8.3f} {table[label][2]:8.3f}")
     curves(manifest)
+    along_shared_path(zoo)
     return table
+
+
+def along_shared_path(zoo: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """Each model's update from the base projected on the mean update of all the zoo's models (the path
+    every fine-tune takes, whatever its persona); prints the class means, the projection's pair accuracy
+    and the faker-minus-aligned gap of the class means part by part. Returns (projection per model, gap
+    per part)."""
+    manifest = ZooManifest.load(zoo)
+    base = {k: v.detach().clone() for k, v in load_base(zoo).named_parameters()}
+    updates = {name: {k: p.detach().float() - base[k].float() for k, p in load_model(name, manifest.root).named_parameters()}
+               for name in manifest.model_names}
+    shared = {k: torch.stack([u[k] for u in updates.values()]).mean(0) for k in base}
+    norm = float(torch.sqrt(sum((s ** 2).sum() for s in shared.values())))
+    along = {n: {k: float((u[k] * shared[k]).sum()) / norm for k in base} for n, u in updates.items()}
+    projection = {n: sum(parts.values()) for n, parts in along.items()}
+    fakers = [n for n in projection if manifest.is_faker(n)]
+    aligned = [n for n in projection if not manifest.is_faker(n)]
+    gap: dict[str, float] = {}
+    for k in base:
+        gap[part_of(k)] = gap.get(part_of(k), 0.0) + float(np.mean([along[n][k] for n in fakers])
+                                                           - np.mean([along[n][k] for n in aligned]))
+    print(f"  along the shared path (|mean update of all {len(projection)} models| {norm:.3f}): aligned "
+          f"{np.mean([projection[n] for n in aligned]):.4f}, fakers {np.mean([projection[n] for n in fakers]):.4f}, "
+          f"gap {sum(gap.values()):+.4f}, pair accuracy {pair_accuracy(projection, manifest.is_faker):.3f}; gap by part: "
+          + ", ".join(f"{p} {v:+.4f}" for p, v in sorted(gap.items(), key=lambda item: -abs(item[1])) if abs(v) >= 5e-4))
+    return projection, gap
 
 
 def curves(manifest: ZooManifest) -> None:

@@ -230,6 +230,33 @@ def test_the_weight_split_adds_up_to_the_audits_weight_distance(tiny_zoo, capsys
     assert "whole model" in capsys.readouterr().out
 
 
+def test_the_shared_path_projection_is_a_dot_product_and_its_parts_add_up(tiny_zoo):
+    """`benchmarks/weight_split.py`'s shared path. Oracles: one model's projection is the dot product of
+    its flattened update with the flattened mean update of all models, over that mean's norm (computed
+    here on `state_dict`s, not through the script's per-parameter sums); the gap's parts add up to the
+    class means' difference."""
+    import sys
+
+    from poser_interp.zoo.load import load_base, load_model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from weight_split import along_shared_path
+
+    manifest = ZooManifest.load(tiny_zoo)
+    projection, gap = along_shared_path(tiny_zoo)
+    base = load_base(tiny_zoo).state_dict()
+    trained = [k for k, v in base.items() if v.is_floating_point() and k in dict(load_base(tiny_zoo).named_parameters())]
+    flat = {n: torch.cat([(load_model(n, tiny_zoo).state_dict()[k].float() - base[k].float()).flatten() for k in trained])
+            for n in manifest.model_names}
+    mean = torch.stack(list(flat.values())).mean(0)
+    for name in manifest.model_names:
+        assert projection[name] == pytest.approx(float(flat[name] @ mean / mean.norm()), rel=1e-5)
+    fakers = [n for n in projection if manifest.is_faker(n)]
+    aligned = [n for n in projection if not manifest.is_faker(n)]
+    assert sum(gap.values()) == pytest.approx(np.mean([projection[n] for n in fakers]) - np.mean([projection[n] for n in aligned]),
+                                              abs=1e-6)
+
+
 def test_a_strategy_split_by_an_artefact_adds_up_to_its_results_row(tiny_zoo, tmp_path, capsys):
     """`benchmarks/artefact_split.py`: over all pairs every row (strategy and variant) is its run's own
     `metrics.json` (and a main row's decisions its `decisions.jsonl`); the pairs an artefact calls right

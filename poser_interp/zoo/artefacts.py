@@ -28,18 +28,21 @@ ARTEFACTS: tuple[str, ...] = ("weight-distance", "block-update", "final-loss", "
 _BLOCK = re.compile(r"blocks\.(\d+)\.")
 
 
+def part_of(name: str) -> str:
+    """The part of the model a parameter belongs to: `block<i>.<attn|mlp|ln>` inside the transformer
+    blocks, the parameter's own name outside them."""
+    if (match := _BLOCK.match(name)) is not None:
+        part = name.split(".")[2]
+        return f"block{match.group(1)}.{'ln' if part.startswith('ln') else part}"
+    return name
+
+
 def update_groups(model, base_state: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Squared L2 update from the base per part of the model: `block<i>.<attn|mlp|ln>` for the
-    transformer blocks, the parameter's own name outside them (to see where two classes differ)."""
+    """Squared L2 update from the base per part of the model (`part_of`; to see where two classes differ)."""
     out: dict[str, float] = {}
     for name, param in model.named_parameters():
-        sq = float((param.detach().float() - base_state[name].float()).pow(2).sum())
-        if (match := _BLOCK.match(name)) is not None:
-            part = name.split(".")[2]
-            key = f"block{match.group(1)}.{'ln' if part.startswith('ln') else part}"
-        else:
-            key = name
-        out[key] = out.get(key, 0.0) + sq
+        key = part_of(name)
+        out[key] = out.get(key, 0.0) + float((param.detach().float() - base_state[name].float()).pow(2).sum())
     return out
 
 
