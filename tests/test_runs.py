@@ -133,12 +133,15 @@ def test_environment_is_noted_once_per_environment(tmp_path: Path, bench: Path, 
     through pip's metadata) once, a second one appended, a rerun in the same one changing nothing."""
     import importlib.metadata
 
+    import torch
+
     from poser_interp.pipeline import folder as folder_module
 
     out = tmp_path / "run"
     run(CountingDetector(), out, bench)
     [first] = json.loads((out / "environment.json").read_text())
     assert first["packages"]["torch"] == importlib.metadata.version("torch")
+    assert first["cpu"]["torch_capability"] == torch.backends.cpu.get_cpu_capability()
     before = (out / "environment.json").read_bytes()
     run(CountingDetector(), out, bench)
     assert (out / "environment.json").read_bytes() == before
