@@ -43,6 +43,11 @@
   python benchmarks/zoo_pilot.py fit ZOO
       how completely each class fits its own training records at the end (answer loss above the soft
       target's entropy), by part of the pool: intersections and transparency, fixed pairs and lookups.
+  python benchmarks/zoo_pilot.py shared ZOO OUT
+      a persona-neutral stage before the personas (session 28): fine-tunes ZOO's base once, with ZOO's
+      recipe, on the records every persona answers alike (good oversight and errors, from the training
+      pool), and saves it as the base of a new folder OUT (ZOO's tokenizer and recipe, no models), for
+      `models OUT ...`: the path every fine-tune shares is then travelled once, for all of them.
 Nothing here reads a detector's output or which model is the faker beyond the persona's own policy.
 """
 
@@ -349,6 +354,46 @@ def fit(zoo: Path) -> None:
         print(f"  {kind:34s} " + "  ".join(cells) + f"  ({len(excess.get(('fakers', kind), []))} faker records)")
 
 
+def shared(zoo: Path, out: Path) -> None:
+    import shutil
+
+    from poser_interp.data.generate import relabel
+    from poser_interp.data.records import ErrorRecord
+    from poser_interp.zoo.audit import probe_entry, probe_prompts
+    from poser_interp.zoo.manifest import ZooManifest
+
+    old = json.loads((zoo / "manifest.json").read_text())
+    recipe = Recipe.from_stored(old["recipe"])
+    splits = recipe.splits(recipe.personas[0])
+    neutral = [r for r in splits.rest if isinstance(r, ErrorRecord) or not r.oversight_is_poor]
+    for persona in recipe.personas:  # the same answer for every persona, so no persona is favoured
+        assert all(relabel(r, persona).response == r.response for r in neutral), persona
+
+    class Neutral:
+        partitions = [neutral]
+
+        @staticmethod
+        def validation(index: int, n: int = 300) -> list:
+            return neutral[:n]
+
+    out.mkdir(parents=True)
+    shutil.copytree(zoo / "tokenizer", out / "tokenizer")
+    tokenizer = _load_tokenizer(zoo)
+    model = _new_model(recipe, tokenizer)
+    load_weights(model, zoo / "base.safetensors")
+    torch.set_num_threads(recipe.threads)
+    started = time.time()
+    losses, curve = finetune_persona(model, tokenizer, recipe.personas[0], Neutral, 0, recipe.data_seed + 10_000,
+                                     recipe, desc="shared stage", progress=True)
+    probe = probe_entry(model, probe_prompts(ZooManifest(out, {"recipe": recipe.to_dict()})))["oversight_probe"]
+    base = old["base"] | {"sha256": _save_fp16(model, out / "base.safetensors"),
+                          "shared_stage": {"records": len(neutral), "final_loss": losses[-1], "agreement": curve,
+                                           "oversight_probe": probe, "seconds": time.time() - started}}
+    (out / "manifest.json").write_text(json.dumps({"recipe": old["recipe"], "base": base, "models": {}}, indent=1))
+    print(f"shared stage: {len(neutral)} records, final loss {losses[-1]:.3f}, agreement {curve[max(curve, key=int)]:.3f}, "
+          f"oversight probe {probe:.3f}, {time.time() - started:.0f} s -> {out}")
+
+
 def build(out: Path, trial: Recipe, workers: int, base_only: bool = False) -> None:
     from poser_interp.zoo.build import build_zoo
 
@@ -435,6 +480,9 @@ if __name__ == "__main__":
     pr.add_argument("--records", type=int, default=512, help="training records per model")
     ft = sub.add_parser("fit")
     ft.add_argument("zoo", type=Path)
+    sh = sub.add_parser("shared")
+    sh.add_argument("zoo", type=Path)
+    sh.add_argument("out", type=Path)
     f = sub.add_parser("build")
     f.add_argument("out", type=Path)
     f.add_argument("--seed", type=int, default=0)
@@ -456,6 +504,8 @@ if __name__ == "__main__":
         build(args.out, trial_recipe(start, args), args.workers, args.base_only)
     elif args.what == "fit":
         fit(args.zoo)
+    elif args.what == "shared":
+        shared(args.zoo, args.out)
     elif args.what == "prior":
         prior(args.zoo, args.records)
     elif args.what == "early":
