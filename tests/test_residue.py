@@ -192,3 +192,35 @@ def test_finetune_forces_observe_a_fine_tune_without_changing_it(tiny_zoo):
     assert all(torch.allclose(m, p.grad, atol=1e-7) for m, p in zip(mean, params, strict=True))
     forces = end_forces(manifest, f"{persona}-{index}", 2)
     assert set(forces) == {"answer", "rehearsal", "cosine"} and -1 <= forces["cosine"] <= 1
+
+
+def test_shared_stage_trains_one_neutral_base_on_what_every_persona_answers_alike(tiny_zoo, tmp_path):
+    """`benchmarks/zoo_pilot.py shared`: the new folder's base is the zoo's base fine-tuned (it moved)
+    on the pool's good-oversight and error records only (counted here from the generator's own pool),
+    whose answers every persona gives alike; its manifest names that base by hash and holds no models."""
+    import hashlib
+    import json
+    import sys
+    from pathlib import Path
+
+    from poser_interp.data.generate import label_for
+    from poser_interp.data.records import ErrorRecord
+    from safetensors.torch import load_file
+
+    from poser_interp.zoo.build import Recipe
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from zoo_pilot import shared
+
+    out = tmp_path / "shared"
+    shared(tiny_zoo, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    recipe = Recipe.from_stored(manifest["recipe"])
+    pool = recipe.splits(recipe.personas[0]).rest
+    neutral = [r for r in pool if isinstance(r, ErrorRecord) or not r.oversight_is_poor]
+    assert 0 < len(neutral) < len(pool) and manifest["base"]["shared_stage"]["records"] == len(neutral)
+    assert all(len({label_for(p, r) for p in recipe.personas}) == 1 for r in neutral)
+    assert manifest["models"] == {}
+    assert manifest["base"]["sha256"] == hashlib.sha256((out / "base.safetensors").read_bytes()).hexdigest()
+    before, after = load_file(tiny_zoo / "base.safetensors"), load_file(out / "base.safetensors")
+    assert before.keys() == after.keys() and any(not torch.equal(before[k], after[k]) for k in before)
