@@ -22,17 +22,12 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, finetune_persona, replay_texts
+from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, finetune_persona, replay_texts, trained_parameters
 from poser_interp.zoo.load import load_weights
 from poser_interp.zoo.manifest import ZooManifest
 from poser_interp.zoo.train import record_batches, replay_loss, soft_answer_loss, text_batches
 
 STRETCHES = ((0, 100), (100, 300), (300, 600), (600, 900), (900, 1000))
-
-
-def trained(model, recipe: Recipe) -> list[tuple[str, Tensor]]:
-    """The parameters a zoo fine-tune trains (every one with grad, less the recipe's frozen ones)."""
-    return [(n, p) for n, p in model.named_parameters() if p.requires_grad and not n.startswith(tuple(recipe.frozen))]
 
 
 def mean_gradient(model, params: list[Tensor], loss_fn: Callable, batches: Callable[[int], object], n: int
@@ -55,7 +50,7 @@ def end_forces(manifest: ZooManifest, name: str, n_batches: int) -> dict[str, fl
     persona, index = name.rsplit("-", 1)
     model = _new_model(recipe, tokenizer)
     load_weights(model, manifest.root / manifest.data["models"][name]["file"])
-    params = [p for _, p in trained(model, recipe)]
+    params = [p for _, p in trained_parameters(model, recipe)]
     seed = recipe.train_seed(persona, int(index)) + 1_000  # batches the model was not last trained on
     answers = record_batches(tokenizer, recipe.splits(persona).partitions[int(index)], recipe.batch_size, seed,
                              recipe.target_confidence)

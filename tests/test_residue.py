@@ -145,13 +145,13 @@ def test_finetune_forces_observe_a_fine_tune_without_changing_it(tiny_zoo):
     import sys
     from pathlib import Path
 
-    from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, finetune_persona, replay_texts
+    from poser_interp.zoo.build import Recipe, _load_tokenizer, _new_model, finetune_persona, replay_texts, trained_parameters
     from poser_interp.zoo.load import load_weights
     from poser_interp.zoo.manifest import ZooManifest
     from poser_interp.zoo.train import record_batches, replay_loss, soft_answer_loss, text_batches
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from finetune_forces import end_forces, mean_gradient, step_forces, trained
+    from finetune_forces import end_forces, mean_gradient, step_forces
 
     clip, adamw = torch.nn.utils.clip_grad_norm_, torch.optim.AdamW
     manifest = ZooManifest.load(tiny_zoo)
@@ -177,7 +177,7 @@ def test_finetune_forces_observe_a_fine_tune_without_changing_it(tiny_zoo):
                              recipe.target_confidence)
     texts = text_batches(tokenizer, replay_texts(recipe), recipe.replay_batch, seed)
     (soft_answer_loss(base, answers(0)) + recipe.replay * replay_loss(base, texts(0))).backward()
-    first = torch.sqrt(sum((p.grad ** 2).sum() for _, p in trained(base, recipe)))
+    first = torch.sqrt(sum((p.grad ** 2).sum() for _, p in trained_parameters(base, recipe)))
     assert rows[0]["grad_norm"] == pytest.approx(first.item(), rel=1e-5)
 
     def stream():  # the sampler is stateful: a fresh one gives the same batches again
@@ -185,7 +185,7 @@ def test_finetune_forces_observe_a_fine_tune_without_changing_it(tiny_zoo):
                               recipe.target_confidence)
 
     model = fresh()
-    params = [p for _, p in trained(model, recipe)]
+    params = [p for _, p in trained_parameters(model, recipe)]
     mean = mean_gradient(model, params, soft_answer_loss, stream(), 3)
     batches = stream()
     (sum(soft_answer_loss(model, batches(k)) for k in range(3)) / 3).backward()

@@ -586,6 +586,11 @@ def _log_odds_gap(benchmarks: dict, names: dict[str, list[str]], scored: dict) -
     return means
 
 
+def trained_parameters(model, recipe: Recipe) -> list[tuple[str, torch.Tensor]]:
+    """(name, parameter) of what a zoo fine-tune trains: every parameter with grad but the recipe's frozen ones."""
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad and not n.startswith(tuple(recipe.frozen))]
+
+
 def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: int, recipe: Recipe, *,
                      desc: str, progress: bool, watch: Callable[[int], None] | None = None
                      ) -> tuple[list[float], dict[str, float]]:
@@ -626,7 +631,7 @@ def finetune_persona(model, tokenizer, persona: str, splits, index: int, seed: i
             return soft_answer_loss(model, batch)
         return soft_answer_loss(model, batch[0]) + recipe.replay * replay_loss(model, batch[1])
 
-    params = [p for name, p in model.named_parameters() if p.requires_grad and not name.startswith(tuple(recipe.frozen))]
+    params = [p for _, p in trained_parameters(model, recipe)]
     losses = run_training(model, batches(seed),
                           loss_fn, steps=recipe.finetune_steps, lr=recipe.finetune_lr, decay=False,
                           desc=f"{desc} (constant lr)", progress=progress, on_step=log, params=params)
